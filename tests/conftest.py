@@ -1,0 +1,18 @@
+"""Test configuration shared by the whole suite.
+
+Hypothesis profiles: ``ci`` (selected when the ``CI`` environment variable is set, as ``.ci/run`` does)
+is derandomized so CI is reproducible, and keeps example counts small enough for a 2-core machine;
+``dev`` is the default for local runs; ``thorough`` is for a long soak (``HYPOTHESIS_PROFILE=thorough``).
+``deadline=None`` everywhere because the first call of a Numba kernel includes its compilation.
+"""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+settings.register_profile("ci", max_examples=40, derandomize=True, print_blob=True, **_COMMON)
+settings.register_profile("dev", max_examples=60, **_COMMON)
+settings.register_profile("thorough", max_examples=1000, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
