@@ -1,0 +1,70 @@
+"""Run configuration: TOML round trip, unknown keys and wrong types named, field validation."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rigl_ref.train.config import RunConfig, config_from_dict, load_config, save_config
+
+
+def test_defaults_are_the_paper_rigl_settings():
+    config = RunConfig()
+    assert (config.method, config.distribution, config.sparsity) == ("rigl", "erk", 0.9)
+    assert (config.update_interval, config.drop_fraction, config.drop_schedule, config.end_fraction) == (
+        100, 0.3, "cosine", 0.75)
+    assert (config.optimizer, config.momentum, config.model, config.dataset) == (
+        "sgd", 0.9, "lenet300-100", "mnist-subset")
+
+
+@given(
+    sparsity=st.floats(0, 0.99),
+    method=st.sampled_from(["rigl", "set", "static", "dense"]),
+    hidden=st.lists(st.integers(1, 500), min_size=1, max_size=3),
+    nesterov=st.booleans(),
+)
+def test_toml_round_trip(tmp_path_factory, sparsity, method, hidden, nesterov):
+    config = RunConfig(sparsity=sparsity, method=method, model="mlp", hidden=hidden, nesterov=nesterov)
+    path = tmp_path_factory.mktemp("cfg") / "config.toml"
+    save_config(config, path)
+    assert load_config(path) == config
+
+
+def test_partial_file_keeps_defaults_and_ints_become_floats(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('method = "set"\nlr = 1\n')
+    config = load_config(path)
+    assert config.method == "set" and config.lr == 1.0 and isinstance(config.lr, float)
+    assert config.sparsity == RunConfig().sparsity
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("sparsty = 0.5\n", "unknown config key 'sparsty'"),
+        ('epochs = "ten"\n', "config key 'epochs' must be of type int"),
+        ("sparsity = 1.0\n", r"sparsity must lie in \[0, 1\), got 1.0"),
+        ('method = "lottery"\n', "unknown method 'lottery'"),
+        ("nesterov = 1\n", "config key 'nesterov' must be of type bool"),
+        ("epochs = [\n", "is not valid TOML"),
+        ('model = "mlp"\n', "model 'mlp' needs hidden widths"),
+        ("pruning_begin_fraction = 0.8\n", "pruning_begin_fraction .* must be below"),
+    ],
+)
+def test_bad_files_are_named(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_config(path)
+
+
+def test_missing_file():
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_config("/nonexistent/run.toml")
+
+
+def test_overrides_apply_on_a_base():
+    base = RunConfig(method="set", epochs=3)
+    config = config_from_dict({"epochs": 5}, base=base)
+    assert (config.method, config.epochs) == ("set", 5)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        RunConfig(batch_size=0)
