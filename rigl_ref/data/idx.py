@@ -119,12 +119,13 @@ def _check_digest(path, actual: str, expected: str) -> None:
         raise ValueError(f"{path}: SHA-256 of the decompressed content is {actual}, expected {expected.lower()}")
 
 
-def copy_verified(source, destination, expected_sha256: str) -> Path:
+def copy_verified(source, destination, expected_sha256: str, *, origin: str | None = None) -> Path:
     """Decompress ``source`` into the raw IDX file ``destination`` if its SHA-256 equals ``expected_sha256``.
 
     The content goes to a temporary file in the destination's directory, is flushed to disk, and replaces
     ``destination`` with ``os.replace`` only after the digest matched; on any failure the temporary file is
-    removed and ``destination`` is left as it was. Returns ``destination`` as a Path.
+    removed and ``destination`` is left as it was. ``origin`` names the source in error messages (e.g. the
+    URL a temporary download came from). Returns ``destination`` as a Path.
     """
     destination = Path(destination)
     temporary = destination.with_name(f".{destination.name}.{os.getpid()}.part")
@@ -138,8 +139,8 @@ def copy_verified(source, destination, expected_sha256: str) -> Path:
                 writer.flush()
                 os.fsync(writer.fileno())
         except _GZIP_ERRORS as error:
-            raise ValueError(f"{source}: corrupt gzip stream ({error})") from None
-        _check_digest(source, digest.hexdigest(), expected_sha256)
+            raise ValueError(f"{origin or source}: corrupt gzip stream ({error})") from None
+        _check_digest(origin or source, digest.hexdigest(), expected_sha256)
         os.replace(temporary, destination)
     finally:
         temporary.unlink(missing_ok=True)
