@@ -1,0 +1,338 @@
+"""The drop/grow step of RigL's Algorithm 1 on dense boolean masks: the spec layer.
+
+Algorithm 1 (Evci et al., ICML 2020) updates each sparse layer l every dT steps::
+
+    k       = f_decay(t; alpha, T_end) * (1 - s_l) * N_l            # how many connections move
+    I_drop  = ArgTopK(-|theta_l|, k)                                 # weakest active connections
+    I_grow  = ArgTopK_{i not in theta_l \\ I_drop}(|grad_l L_t|, k)   # strongest missing connections
+    theta_l = (theta_l \\ I_drop) U I_grow,  grown weights start at 0
+
+One short function per line, with the paper's symbols:
+
+* :func:`drop_count` gives k from the active count (``(1 - s_l) N_l`` is the active count ``n``);
+  :func:`grow_count` gives |I_grow| (k, except jaxpruner refills to its own rounding);
+* :func:`drop_set` ranks the drop scores and returns the kept set ``theta_l \\ I_drop`` and ``I_drop``;
+* :func:`grow_set` ranks the grow scores among the candidates and returns the new mask;
+* :func:`drop_grow` validates the inputs, chains the steps and writes weights and optimizer slots.
+
+Where implementations disagree, a :class:`~rigl_ref.sparse_training.conventions.Conventions` field
+decides (``docs/conventions.md``). Ranking everywhere: higher score first, ties to the lower row-major
+flat index (``np.argsort(-score, kind="stable")``, the order of ``tf.math.top_k`` and ``jnp.argsort``).
+Nothing here draws random numbers: scores come in as arrays. Inputs are never modified.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import NamedTuple
+
+import numpy as np
+
+from rigl_ref.sparse_training.conventions import Conventions, get_convention
+from rigl_ref.validate import check_finite, check_in_closed_unit_interval, check_same_shape
+
+# jaxpruner's SET.eps: the margin of its score lifts (sparse_trainers.py).
+JAXPRUNER_EPS = np.float32(1e-5)
+
+
+@dataclass(frozen=True)
+class DropGrowResult:
+    """Outcome of one drop/grow update of one layer (all arrays have the layer's shape).
+
+    Attributes:
+        mask: the new boolean mask theta_l'.
+        weights: the new weights (grown ones set per ``Conventions.grown_weight``, inactive ones per
+            ``Conventions.weights_outside_mask``).
+        slots: the optimizer slots, in the order given.
+        dropped: positions active before and inactive now (the connections that left).
+        grown: positions inactive before and active now (truly new connections).
+        regrown: positions of I_drop that the grow step picked again in the same update.
+        reinitialized: positions whose weight was set to the grow value and whose slots were reset
+            (``Conventions.reset_scope``; with ``reinit_when_same`` it includes ``regrown``).
+        n_drop: |I_drop|, the number of active connections that left the kept set.
+    """
+
+    mask: np.ndarray
+    weights: np.ndarray
+    slots: tuple
+    dropped: np.ndarray
+    grown: np.ndarray
+    regrown: np.ndarray
+    reinitialized: np.ndarray
+    n_drop: int
+
+
+class DropStep(NamedTuple):
+    """The drop step's outcome: ``kept`` = theta_l \\ I_drop and ``dropped`` = I_drop."""
+
+    kept: np.ndarray
+    dropped: np.ndarray
+
+
+# --- k and |I_grow| ---------------------------------------------------------------------------------
+
+
+def drop_count(n_active: int, drop_fraction: float, convention="paper", *, size: int | None = None) -> int:
+    """k: how many active connections the drop step removes (``Conventions.drop_count_rule``).
+
+    ``size`` (N, the number of positions of the layer) is needed only by jaxpruner's rule, whose kept
+    count is rounded from densities; there k = n - kept can be -1 (an empty mask keeps one position).
+    """
+    conv = get_convention(convention)
+    n_active = _check_count("n_active", n_active)
+    fraction = check_in_closed_unit_interval("drop_fraction", drop_fraction)
+    rule = conv.drop_count_rule
+    if rule == "floor_exact":
+        return math.floor(Fraction(fraction) * n_active)
+    if rule == "float32_truncate":
+        return int(np.float32(n_active) * np.float32(fraction))
+    if rule == "float64_truncate":
+        return int(n_active * fraction)
+    kept, _ = _jaxpruner_counts(n_active, _size_for_jaxpruner(size, n_active), fraction)
+    return n_active - kept
+
+
+def grow_count(n_active: int, drop_fraction: float, convention="paper", *, size: int | None = None) -> int:
+    """|I_grow|: how many connections the grow step adds (``Conventions.grow_count_rule``)."""
+    conv = get_convention(convention)
+    k = drop_count(n_active, drop_fraction, conv, size=size)
+    if conv.grow_count_rule == "equal_to_dropped":
+        return k
+    kept, final = _jaxpruner_counts(n_active, _size_for_jaxpruner(size, n_active), float(drop_fraction))
+    return final - kept
+
+
+def _jaxpruner_counts(n_active: int, size: int, drop_fraction: float) -> tuple[int, int]:
+    """(kept, final) active counts exactly as jaxpruner's float32 arithmetic yields them.
+
+    SET._update_masks: d = sum(mask) / size; s_mid = 1 - d * (1 - f); then topk_mask_calculator keeps
+    ``size`` entries if the sparsity is exactly 0, else max(1, round(size * (1 - s))) (jnp.round is
+    round-half-even), for s = s_mid (the kept set) and s = 1 - d (the refilled mask).
+    """
+    one = np.float32(1)
+    density = np.float32(n_active) / np.float32(size)
+    s_mid = one - density * (one - np.float32(drop_fraction))
+    return _jaxpruner_num_ones(size, s_mid), _jaxpruner_num_ones(size, one - density)
+
+
+def _jaxpruner_num_ones(size: int, sparsity: np.float32) -> int:
+    if sparsity == 0:
+        return size
+    return max(1, int(np.round(np.float32(size) * (np.float32(1) - sparsity))))
+
+
+def _size_for_jaxpruner(size, n_active: int) -> int:
+    if size is None:
+        raise ValueError("size (the number of positions of the layer) is required by the jaxpruner count rule")
+    size = _check_count("size", size)
+    if n_active > size:
+        raise ValueError(f"n_active={n_active} exceeds size={size}")
+    return size
+
+
+def _check_count(name: str, value) -> int:
+    if isinstance(value, bool) or int(value) != value or int(value) < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+# --- ranking ------------------------------------------------------------------------------------------
+
+
+def rank(scores: np.ndarray) -> np.ndarray:
+    """Flat indices by decreasing score, ties to the lower flat index (the tie rule of every preset)."""
+    return np.argsort(-scores.reshape(-1), kind="stable")
+
+
+def top_k(scores: np.ndarray, k: int, among: np.ndarray | None = None) -> np.ndarray:
+    """Boolean mask (shape of ``scores``) of the ``k`` best positions, restricted to ``among`` if given."""
+    order = rank(scores)
+    if among is not None:
+        order = order[among.reshape(-1)[order]]
+    chosen = np.zeros(scores.size, dtype=bool)
+    chosen[order[: max(k, 0)]] = True
+    return chosen.reshape(scores.shape)
+
+
+# --- the two steps of Algorithm 1 -----------------------------------------------------------------------
+
+
+def drop_set(mask: np.ndarray, drop_scores: np.ndarray, k: int, convention="paper") -> DropStep:
+    """I_drop = ArgTopK(-score_drop, k): keep the n - k best drop scores (``Conventions.drop_ranking``).
+
+    ``mask`` is boolean. With ``drop_ranking="all_positions"`` an inactive position may win a kept
+    place (TF1's top_k over the whole tensor); it then appears in ``kept`` but not in ``mask``.
+    """
+    conv = get_convention(convention)
+    n_keep = int(mask.sum()) - k
+    scores = _as_float(drop_scores)
+    if conv.drop_ranking == "active_only":
+        kept = top_k(scores, n_keep, among=mask)
+    elif conv.drop_ranking == "all_positions":
+        kept = top_k(scores, n_keep)
+    else:  # inactive_lifted_below_min: jaxpruner's lowest_score = min(score) - eps, float32
+        lowest = scores.dtype.type(scores.min() - JAXPRUNER_EPS)
+        kept = top_k(np.where(mask, scores, lowest), n_keep)
+    return DropStep(kept=kept, dropped=mask & ~kept)
+
+
+def grow_set(
+    mask: np.ndarray, kept: np.ndarray, grow_scores: np.ndarray, n_grow: int, convention="paper"
+) -> np.ndarray:
+    """theta_l' = kept U I_grow, I_grow = ArgTopK of score_grow among the candidates (``grow_candidates``).
+
+    ``mask`` is the boolean mask before the update (needed by ``grow_candidates="inactive_only"``).
+    """
+    conv = get_convention(convention)
+    scores = _as_float(grow_scores)
+    rule = conv.grow_candidates
+    if rule == "not_kept":
+        return kept | top_k(scores, n_grow, among=~kept)
+    if rule == "inactive_only":
+        return kept | top_k(scores, n_grow, among=~kept & ~mask)
+    if rule == "not_kept_lifted_below_min":  # tf1/torch: kept scores := min(score) - 1
+        lifted = np.where(kept, scores.dtype.type(scores.min() - 1), scores)
+        grown = top_k(lifted, n_grow)
+        if (grown & kept).any():
+            raise ValueError(
+                "the grow scores are too large for the min(score) - 1 lift to separate kept positions "
+                f"(min(score) = {scores.min()!r}); TF's disjointness assertion would fail here"
+            )
+        return kept | grown
+    # kept_lifted_above_max: jaxpruner ranks kept scores at max(score) + eps and keeps the top n_keep + n_grow
+    lifted = np.where(kept, scores.dtype.type(scores.max() + JAXPRUNER_EPS), scores)
+    return top_k(lifted, int(kept.sum()) + n_grow)
+
+
+def _as_float(scores: np.ndarray) -> np.ndarray:
+    """Scores in their own float dtype (lift arithmetic happens there, as in the frameworks)."""
+    return scores if scores.dtype.kind == "f" else scores.astype(np.float64)
+
+
+# --- the public single-layer update ---------------------------------------------------------------------
+
+
+def drop_grow(
+    mask,
+    weights,
+    drop_scores,
+    grow_scores,
+    drop_fraction: float,
+    *,
+    convention="paper",
+    reinit_when_same: bool | None = None,
+    grow_init=0.0,
+    slots=(),
+    slot_init=0.0,
+) -> DropGrowResult:
+    """One drop/grow update of one layer (Algorithm 1, lines "drop" and "grow").
+
+    Args:
+        mask: current mask, any dtype holding only 0/1 (bool, float32 as TF1, uint8 as jaxpruner).
+        weights: current weights, same shape.
+        drop_scores: score_drop (e.g. |mask * w|); the n - k highest are kept.
+        grow_scores: score_grow (e.g. |dense gradient| for RigL, uniform for SET); the best candidates grow.
+        drop_fraction: f_decay(t) in [0, 1], exactly as the framework passes it (the count rule casts it).
+        convention: a preset name ("paper", "tf1", "tf2", "rigl_torch", "jaxpruner") or a Conventions record.
+        reinit_when_same: re-initialise connections dropped and regrown in this update too (TF1
+            ``reinit_when_same``); None uses the convention's value (False in every preset).
+        grow_init: value of new weights: a scalar, or an array of the layer's shape (TF1 RigL's
+            ``grad_scale``/``grad_sign`` grow tensors).
+        slots: optimizer state arrays aligned with ``weights`` (momentum, Adam moments...).
+        slot_init: value written to the slots of new connections when the convention resets them: a
+            scalar, or an array (TF1 RigL writes ``masked_grad * initial_acc_scale``).
+
+    Returns:
+        A :class:`DropGrowResult`; the inputs are not modified.
+
+    Raises:
+        ValueError: bad ``drop_fraction``, non-finite values, shape mismatches, a mask holding values
+            other than 0 and 1, an unknown convention.
+    """
+    conv = get_convention(convention)
+    old = _check_mask(mask)
+    weights = check_finite("weights", np.asarray(weights))
+    check_same_shape("mask", old, "weights", weights)
+    drop_scores = _check_aligned("drop_scores", drop_scores, old)
+    grow_scores = _check_aligned("grow_scores", grow_scores, old)
+    slots = tuple(_check_aligned(f"slots[{i}]", slot, old) for i, slot in enumerate(slots))
+    grow_init = _check_init("grow_init", grow_init, old)
+    slot_init = _check_init("slot_init", slot_init, old)
+    if conv.grown_weight == "unchanged" and np.any(grow_init != 0):
+        raise ValueError(
+            f"convention {conv.name!r} leaves grown weights unchanged (grown_weight='unchanged'); "
+            f"grow_init must be 0, got {grow_init!r}"
+        )
+    reinit = conv.reinit_when_same if reinit_when_same is None else bool(reinit_when_same)
+
+    n_active, size = int(old.sum()), old.size
+    k = drop_count(n_active, drop_fraction, conv, size=size)
+    step = drop_set(old, drop_scores, k, conv)
+    new = grow_set(old, step.kept, grow_scores, grow_count(n_active, drop_fraction, conv, size=size), conv)
+    picked = new & ~step.kept  # positions the grow step added: I_grow
+    if conv.reset_scope == "newly_active":
+        fresh = new & ~old
+    else:
+        fresh = picked & ~old
+    reinitialized = fresh | (picked & old) if reinit else fresh
+    return DropGrowResult(
+        mask=new,
+        weights=_new_weights(weights, new, reinitialized, grow_init, conv),
+        slots=tuple(_new_slot(slot, new, reinitialized, slot_init, conv) for slot in slots),
+        dropped=old & ~new,
+        grown=new & ~old,
+        regrown=picked & old,
+        reinitialized=reinitialized,
+        n_drop=int(step.dropped.sum()),
+    )
+
+
+def _new_weights(weights, new, reinitialized, grow_init, conv: Conventions) -> np.ndarray:
+    out = weights.copy()
+    if conv.grown_weight == "grow_init":
+        out[reinitialized] = np.broadcast_to(grow_init, out.shape)[reinitialized]
+    if conv.weights_outside_mask == "zeroed":
+        out[~new] = 0
+    return out
+
+
+def _new_slot(slot, new, reinitialized, slot_init, conv: Conventions) -> np.ndarray:
+    out = slot.copy()
+    if conv.reset_slots_of_new:
+        out[reinitialized] = np.broadcast_to(slot_init, out.shape)[reinitialized]
+    if conv.slots_outside_mask == "zeroed":
+        out[~new] = 0
+    return out
+
+
+# --- input checks ----------------------------------------------------------------------------------------
+
+
+def _check_mask(mask) -> np.ndarray:
+    """A boolean copy of ``mask``; refuse values other than 0 and 1."""
+    mask = np.asarray(mask)
+    if mask.dtype != bool:
+        if mask.dtype.kind not in "biuf":
+            raise TypeError(f"mask must be a numeric or boolean array, got dtype {mask.dtype}")
+        bad = ~((mask == 0) | (mask == 1))
+        if bad.any():
+            where = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"mask must hold only 0 and 1; flat index {where} holds {mask.reshape(-1)[where]!r}")
+    return mask.astype(bool)
+
+
+def _check_aligned(name: str, array, mask: np.ndarray) -> np.ndarray:
+    array = np.asarray(array)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
+    check_same_shape("mask", mask, name, array)
+    return check_finite(name, array)
+
+
+def _check_init(name: str, value, mask: np.ndarray) -> np.ndarray:
+    value = np.asarray(value)
+    if value.ndim:
+        check_same_shape("mask", mask, name, value)
+    return check_finite(name, value)
