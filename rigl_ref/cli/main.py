@@ -15,7 +15,7 @@ import sys
 from rigl_ref._version import __version__
 
 # Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("data",)
+SUBCOMMANDS = ("data", "flops")
 
 
 class UserError(Exception):

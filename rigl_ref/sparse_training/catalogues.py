@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from rigl_ref.sparse_training.distributions import DISTRIBUTION_ALIASES, layer_sparsities
 from rigl_ref.validate import check_choice, check_positive_int
 
 PADDINGS = ("same", "valid")
@@ -158,9 +159,29 @@ class ModelCatalogue:
         """``"dense"`` or ``"sparse"``: the repository's choice for this model's first layer."""
         if self.first_layer_policy != "imagenet":
             return self.first_layer_policy
-        if distribution in ("uniform", "random") or sparsity >= 0.99:
+        if DISTRIBUTION_ALIASES.get(distribution, distribution) == "uniform" or sparsity >= 0.99:
             return "dense"
         return "sparse"
+
+    def sparsities(self, sparsity: float, distribution: str, *, first_layer: str | None = None,
+                   power_scale: float = 1.0, convention: str = "tf1") -> dict:
+        """Per-layer sparsities ``{name: s_l}`` from ``distributions.layer_sparsities``.
+
+        ``first_layer`` is ``"dense"`` (the layer is left out of the budget, as the drivers' custom map
+        ``{first: 0.0}`` does), ``"sparse"``, or ``None`` for the repository's default
+        (``default_first_layer``). The last layer is masked like the others.
+        """
+        if first_layer is None:
+            first_layer = self.default_first_layer(distribution, sparsity)
+        check_choice("first_layer", first_layer, ("dense", "sparse"))
+        return layer_sparsities(
+            [(layer.name, layer.shape) for layer in self.layers],
+            sparsity,
+            distribution,
+            power_scale=power_scale,
+            first_layer_dense=first_layer == "dense",
+            convention=convention,
+        )
 
     def weight_count(self) -> int:
         """Entries of every maskable kernel (the dense parameter count the sparsity refers to)."""
