@@ -1,7 +1,7 @@
 """``rigl-ref data``: list the data sets and where they are found, fetch or import the full IDX files.
 
     rigl-ref data list [--data-dir DIR] [--verify]
-    rigl-ref data fetch NAME [--url BASE] [--dest DIR] [--from DIR] [--timeout S] [--no-progress]
+    rigl-ref data fetch NAME [--url BASE ...] [--dest DIR] [--from DIR] [--timeout S] [--no-progress]
     rigl-ref data import NAME --from DIR [--dest DIR]
 """
 
@@ -33,7 +33,9 @@ def add_parser(subparsers) -> None:
 
     fetching = actions.add_parser("fetch", help="download the four IDX files and verify them")
     fetching.add_argument("name", metavar="NAME", help=f"one of {', '.join(names)}")
-    fetching.add_argument("--url", metavar="BASE", help="base URL to download from (overrides the mirrors)")
+    fetching.add_argument(
+        "--url", metavar="BASE", action="append", help="base URL to download from instead of the mirrors (repeatable)"
+    )
     fetching.add_argument("--from", dest="source", metavar="DIR", help="copy local IDX files instead of downloading")
     fetching.add_argument("--dest", metavar="DIR", help=f"where to write (default ${DATA_DIR_ENV}/NAME or the cache)")
     fetching.add_argument("--timeout", type=float, default=60.0, metavar="S", help="network timeout in seconds")
@@ -60,7 +62,7 @@ def run_fetch(args) -> int:
             raise ValueError("give either --url or --from, not both")
         return _report(import_files(args.name, args.source, dest=args.dest))
     return _report(
-        fetch(args.name, base_url=args.url, dest=args.dest, timeout=args.timeout, progress=not args.no_progress)
+        fetch(args.name, base_urls=args.url, dest=args.dest, timeout=args.timeout, progress=not args.no_progress)
     )
 
 

@@ -6,8 +6,9 @@ moved into place with ``os.replace``. Files are stored raw (``train-images-idx3-
 they arrived in. A failed download or a wrong checksum leaves no file behind, and a destination file that
 already verifies is never rewritten.
 
-Download source, first match wins: the ``base_url`` argument (``--url``), the data set's environment
-variable (``RIGL_REF_MNIST_URL`` / ``RIGL_REF_FASHION_MNIST_URL``), then the catalog's mirrors in order.
+Download sources: the ``base_urls`` argument (``--url``, repeatable) if given, else the data set's
+environment variable (``RIGL_REF_MNIST_URL`` / ``RIGL_REF_FASHION_MNIST_URL``) if set, else the catalog's
+mirrors. For each file the base URLs are tried in order until one serves content with the right digest.
 From base URL ``B`` the file ``B/<standard name>.gz`` is requested, and ``B/<standard name>`` if that
 answers HTTP 404. Any URL scheme urllib opens works, including ``file://``.
 """
@@ -19,7 +20,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from tqdm import tqdm
 
@@ -72,10 +73,12 @@ def _destination(name: str, dest) -> Path:
     return directory
 
 
-def base_urls(spec: IdxDatasetSpec, base_url: str | None = None) -> list[str]:
+def download_sources(spec: IdxDatasetSpec, base_urls: Sequence[str] | None = None) -> list[str]:
     """The base URLs ``fetch`` tries, in order (see the module docstring)."""
-    if base_url:
-        return [base_url]
+    if isinstance(base_urls, str):
+        raise TypeError(f"base_urls must be a sequence of base URLs, not the string {base_urls!r}")
+    if base_urls:
+        return list(base_urls)
     override = os.environ.get(spec.url_env)
     return [override] if override else list(spec.mirrors)
 
@@ -127,7 +130,7 @@ def _fetch_one(file_name: str, directory: Path, bases, expected: str, *, timeout
 def fetch(
     name: str,
     *,
-    base_url: str | None = None,
+    base_urls: Sequence[str] | None = None,
     dest=None,
     checksums: Mapping[str, str] | None = None,
     timeout: float = 60.0,
@@ -141,7 +144,7 @@ def fetch(
     """
     spec = _spec(name)
     expected = _checksums(spec, checksums)
-    bases = base_urls(spec, base_url)
+    bases = download_sources(spec, base_urls)
     directory = _destination(name, dest)
     installed = []
     for file_name in FILE_NAMES.values():
