@@ -140,3 +140,16 @@ def test_registry_and_bad_input():
         ModelCatalogue("m", (DenseLayer("a", 2, 2), DenseLayer("a", 2, 2)))
     with pytest.raises(ValueError, match="no layer"):
         resnet50().layer("conv2")
+
+
+def test_model_sparsities_apply_the_first_layer_rule():
+    model = resnet50()
+    erk = model.sparsities(0.9, "erk")
+    assert list(erk) == [layer.name for layer in model.layers]
+    assert erk["conv1"] > 0 and erk["fc1000"] > 0.9  # ERK masks conv1 and the (large) last layer
+    assert model.sparsities(0.99, "erk")["conv1"] == 0.0  # README: dense first layer at 99 %
+    uniform = model.sparsities(0.9, "uniform")
+    assert uniform["conv1"] == 0.0 and set(uniform.values()) == {0.0, 0.9}
+    assert model.sparsities(0.9, "uniform", first_layer="sparse")["conv1"] == 0.9
+    with pytest.raises(ValueError, match="first_layer"):
+        model.sparsities(0.9, "uniform", first_layer="half")
