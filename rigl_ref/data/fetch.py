@@ -67,6 +67,18 @@ def _already_good(path: Path | None, expected: str) -> bool:
         return False
 
 
+def _install_missing(directory: Path, expected: Mapping[str, str], obtain) -> list[InstalledFile]:
+    """For each of the four files: keep the copy in ``directory`` if it verifies, else ``obtain(file_name)``."""
+    installed = []
+    for file_name in FILE_NAMES.values():
+        existing = file_in(directory, file_name)
+        if _already_good(existing, expected[file_name]):
+            installed.append(InstalledFile(existing, "present", ""))
+        else:
+            installed.append(obtain(file_name))
+    return installed
+
+
 def _destination(name: str, dest) -> Path:
     directory = Path(dest) if dest is not None else default_destination(name)
     directory.mkdir(parents=True, exist_ok=True)
@@ -145,15 +157,15 @@ def fetch(
     spec = _spec(name)
     expected = _checksums(spec, checksums)
     bases = download_sources(spec, base_urls)
+    if not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     directory = _destination(name, dest)
-    installed = []
-    for file_name in FILE_NAMES.values():
-        if _already_good(file_in(directory, file_name), expected[file_name]):
-            installed.append(InstalledFile(file_in(directory, file_name), "present", ""))
-            continue
+
+    def download(file_name: str) -> InstalledFile:
         url = _fetch_one(file_name, directory, bases, expected[file_name], timeout=timeout, progress=progress)
-        installed.append(InstalledFile(directory / file_name, "downloaded", url))
-    return installed
+        return InstalledFile(directory / file_name, "downloaded", url)
+
+    return _install_missing(directory, expected, download)
 
 
 def import_files(
@@ -173,11 +185,9 @@ def import_files(
             f"no complete set of {name} IDX files in {looked}: need {', '.join(FILE_NAMES.values())} (raw or .gz)"
         )
     directory = _destination(name, dest)
-    installed = []
-    for file_name, source in sources.items():
-        if _already_good(file_in(directory, file_name), expected[file_name]):
-            installed.append(InstalledFile(file_in(directory, file_name), "present", ""))
-            continue
-        copy_verified(source, directory / file_name, expected[file_name])
-        installed.append(InstalledFile(directory / file_name, "imported", str(source)))
-    return installed
+
+    def copy(file_name: str) -> InstalledFile:
+        copy_verified(sources[file_name], directory / file_name, expected[file_name])
+        return InstalledFile(directory / file_name, "imported", str(sources[file_name]))
+
+    return _install_missing(directory, expected, copy)

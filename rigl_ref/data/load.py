@@ -47,7 +47,9 @@ def load_dataset(name: str = DEFAULT_DATASET, *, data_dir=None, verify: bool = T
             raise ValueError(_not_found_message(spec, data_dir))
         return load_idx_files(spec, files, verify=verify, source=str(files[FILE_NAMES["train_images"]].parent))
     if data_dir is not None:
-        raise ValueError(f"data_dir is only used by {', '.join(IDX_DATASETS)}; {name!r} needs no files, got {data_dir!r}")
+        raise ValueError(
+            f"data_dir is only used by {', '.join(IDX_DATASETS)}; {name!r} needs no files, got {data_dir!r}"
+        )
     if name == MNIST_SUBSET.name:
         files = {file_name: file_in(EMBEDDED_DIR, file_name) for file_name in FILE_NAMES.values()}
         return load_idx_files(MNIST_SUBSET, files, verify=verify, source="embedded in rigl_ref")

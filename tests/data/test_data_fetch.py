@@ -136,6 +136,8 @@ def test_unreachable_server_and_bad_arguments(tmp_path):
         fetch("mnist-subset")
     with pytest.raises(ValueError, match="checksums must have exactly the keys"):
         fetch("mnist", checksums={TRAIN_IMAGES: "0" * 64})
+    with pytest.raises(ValueError, match="timeout must be a positive number of seconds, got 0"):
+        fetch("mnist", timeout=0)
     with pytest.raises(TypeError, match="base_urls must be a sequence of base URLs"):
         fetch("mnist", base_urls="http://example.invalid/")
 

@@ -66,8 +66,16 @@ def _damaged(tmp_path, content: bytes, name="damaged"):
         (b"", "images", "truncated IDX header: 0 bytes, a images header has 16"),
         (bytes.fromhex("00000803 00000001"), "images", "truncated IDX header: 8 bytes"),
         (bytes.fromhex("00000801 00000001 05"), "images", "truncated IDX header"),
-        (bytes.fromhex("00000801 00000001 00000001 00000001 05"), "images", "magic number 2049 (0x00000801), expected 2051"),
-        (bytes.fromhex("00000803 00000001 00000002 00000002 010203"), "images", "truncated IDX payload: 3 bytes, the header declares 1 x 2 x 2 = 4"),
+        (
+            bytes.fromhex("00000801 00000001 00000001 00000001 05"),
+            "images",
+            "magic number 2049 (0x00000801), expected 2051",
+        ),
+        (
+            bytes.fromhex("00000803 00000001 00000002 00000002 010203"),
+            "images",
+            "truncated IDX payload: 3 bytes, the header declares 1 x 2 x 2 = 4",
+        ),
         (bytes.fromhex("00000801 00000002 0102 03"), "labels", "bytes after the IDX payload of 2 = 2 bytes"),
         (bytes.fromhex("00000c03 00000001 00000001 00000001 05"), "images", "magic number 3075"),
         (b"PK\x03\x04 something else entirely", "labels", "magic number"),
