@@ -1,7 +1,7 @@
 """Layer catalogues: the shapes of the paper's networks, with no weights and no training.
 
-A catalogue lists every layer that can carry a sparsity mask (convolutions and dense layers), in the
-order the official code collects them, plus the parameters that are never masked (biases, batch-norm
+A catalogue lists every layer that can carry a sparsity mask (convolutions and dense layers), in network
+order (for ResNet-50 the order of the colab's Keras layer list: within a block ``2a, 2b, 2c, 1``), plus the parameters that are never masked (biases, batch-norm
 scale and offset). The sparsity distributions (`rigl_ref.sparse_training.distributions`) read the
 ``name`` and ``shape`` of each layer; the FLOPs counter (`rigl_ref.sparse_training.flops`) also reads the
 geometry (kernel, channels, stride, spatial size).

@@ -76,7 +76,7 @@ def counted_output_size(layer: ConvLayer, geometry: str = "get_stats") -> int:
 def layer_flops(layer, sparsity: float = 0.0, *, geometry: str = "get_stats") -> float:
     """Multiplications plus additions of one masked layer for one example (MicroNet ``count_ops`` with
     ``use_bias=True, activation='relu'``, as ``get_stats`` passes them). The operations are accumulated in
-    the MicroNet order so that the float result is the official one bit for bit."""
+    MicroNet's order, so the float arithmetic is the official one."""
     if isinstance(layer, ConvLayer):
         kernel_length = layer.kernel_size * layer.kernel_size * layer.in_channels
         n_outputs = counted_output_size(layer, geometry) ** 2 * layer.out_channels
