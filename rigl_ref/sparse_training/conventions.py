@@ -50,7 +50,7 @@ class Conventions:
     ``grow_candidates``), what happens to their values and optimizer state (``grown_weight``,
     ``reinit_when_same``, ``reset_scope``, ``reset_slots_of_new``, ``weights_outside_mask``,
     ``slots_outside_mask``), and when updates run (``update_predicate``, ``step_origin``,
-    ``update_replaces_weight_step``, ``drop_fraction_cosine``).
+    ``update_replaces_weight_step``, ``cosine_schedule``).
     """
 
     name: str = field(default="custom", metadata={"doc": "Label of the record (a preset name or yours)."})
@@ -184,7 +184,7 @@ class Conventions:
     )
     update_predicate: str = _choice(
         "paper",
-        "Name of the update-step predicate in rigl_ref.sparse_training.schedules.",
+        "The update-step predicate: a key of schedules.UPDATE_SCHEDULES.",
         {
             "paper": "t mod dT == 0 and t < T_end (Algorithm 1).",
             "tf1": "begin <= t <= end (end < 0: never stop) and last_update + dT <= t "
@@ -217,15 +217,17 @@ class Conventions:
             "skips optimizer.step); jaxpruner: {rigl, set} (skip_gradients emits zero updates).",
         },
     )
-    drop_fraction_cosine: str = _choice(
-        "float64",
-        "Arithmetic of the cosine drop-fraction decay, by schedule name in schedules.py.",
+    cosine_schedule: str = _choice(
+        "cosine_float64",
+        "Arithmetic of the cosine drop-fraction decay: a key of schedules.DROP_FRACTION_SCHEDULES.",
         {
-            "float64": "paper/rigl_torch: alpha / 2 * (1 + cos(pi * t / T_end)) in float64.",
-            "tf1_constant_folded": "tf1: cosine_decay in float32 as the default session evaluates it "
+            "cosine_float64": "paper/rigl_torch: alpha / 2 * (1 + cos(pi * t / T_end)) in float64 "
+            "(rigl-torch cosine_annealing, numpy float64, on its post-increment step).",
+            "cosine_tf1_constant_folded": "tf1: cosine_decay in float32 as the default session evaluates it "
             "(Grappler folds pi * (step / d) into step * (pi * (1 / d))).",
-            "float32": "tf2/jaxpruner: the literal float32 formula (Keras CosineDecay, "
-            "optax.cosine_decay_schedule).",
+            "cosine_float32": "tf2: the literal float32 formula (Keras CosineDecay); its own operation order "
+            "may differ by an ulp: feed its drop fraction for bit-exact work.",
+            "cosine_float32_optax": "jaxpruner: optax.cosine_decay_schedule in float32 on the raw count.",
         },
     )
 
@@ -259,7 +261,7 @@ PRESETS: dict[str, Conventions] = {
         slots_outside_mask="kept",
         update_predicate="tf1",
         step_origin="global_step",
-        drop_fraction_cosine="tf1_constant_folded",
+        cosine_schedule="cosine_tf1_constant_folded",
     ),
     "tf2": Conventions(
         name="tf2",
@@ -270,7 +272,7 @@ PRESETS: dict[str, Conventions] = {
         update_predicate="tf2",
         step_origin="global_step",
         update_replaces_weight_step=frozenset(),
-        drop_fraction_cosine="float32",
+        cosine_schedule="cosine_float32",
     ),
     "rigl_torch": Conventions(
         name="rigl_torch",
@@ -295,7 +297,7 @@ PRESETS: dict[str, Conventions] = {
         slots_outside_mask="kept",
         update_predicate="jaxpruner",
         update_replaces_weight_step=frozenset({"rigl", "set"}),
-        drop_fraction_cosine="float32",
+        cosine_schedule="cosine_float32_optax",
     ),
 }
 

@@ -9,6 +9,7 @@ Algorithm 1 (Evci et al., ICML 2020) updates each sparse layer l every dT steps:
 
 One short function per line, with the paper's symbols:
 
+* :func:`score_drop` is the magnitude score |theta_l| (grow scores come from the updaters);
 * :func:`drop_count` gives k from the active count (``(1 - s_l) N_l`` is the active count ``n``);
   :func:`grow_count` gives |I_grow| (k, except jaxpruner refills to its own rounding);
 * :func:`drop_set` ranks the drop scores and returns the kept set ``theta_l \\ I_drop`` and ``I_drop``;
@@ -138,6 +139,22 @@ def _check_count(name: str, value) -> int:
     return int(value)
 
 
+# --- scores ---------------------------------------------------------------------------------------------
+
+
+def score_drop(mask, weights, convention="paper") -> np.ndarray:
+    """The magnitude drop score |theta| of Algorithm 1, per ``Conventions.drop_score``.
+
+    ``abs_masked_weight``: |mask * w| in the weights' dtype (TF ``abs(cast(mask) * weights)``), so
+    inactive positions score 0; ``abs_weight``: |w| including raw inactive weights (rigl-torch, jaxpruner).
+    """
+    conv = get_convention(convention)
+    weights = np.asarray(weights)
+    if conv.drop_score == "abs_weight":
+        return np.abs(weights)
+    return np.abs(np.asarray(mask).astype(weights.dtype) * weights)
+
+
 # --- ranking ------------------------------------------------------------------------------------------
 
 
@@ -252,12 +269,12 @@ def drop_grow(
             other than 0 and 1, an unknown convention.
     """
     conv = get_convention(convention)
-    old = _check_mask(mask)
+    old = check_mask(mask)
     weights = check_finite("weights", np.asarray(weights))
     check_same_shape("mask", old, "weights", weights)
-    drop_scores = _check_aligned("drop_scores", drop_scores, old)
-    grow_scores = _check_aligned("grow_scores", grow_scores, old)
-    slots = tuple(_check_aligned(f"slots[{i}]", slot, old) for i, slot in enumerate(slots))
+    drop_scores = check_aligned("drop_scores", drop_scores, old)
+    grow_scores = check_aligned("grow_scores", grow_scores, old)
+    slots = tuple(check_aligned(f"slots[{i}]", slot, old) for i, slot in enumerate(slots))
     grow_init = _check_init("grow_init", grow_init, old)
     slot_init = _check_init("slot_init", slot_init, old)
     if conv.grown_weight == "unchanged" and np.any(grow_init != 0):
@@ -265,17 +282,29 @@ def drop_grow(
             f"convention {conv.name!r} leaves grown weights unchanged (grown_weight='unchanged'); "
             f"grow_init must be 0, got {grow_init!r}"
         )
-    reinit = conv.reinit_when_same if reinit_when_same is None else bool(reinit_when_same)
-
     n_active, size = int(old.sum()), old.size
     k = drop_count(n_active, drop_fraction, conv, size=size)
     step = drop_set(old, drop_scores, k, conv)
     new = grow_set(old, step.kept, grow_scores, grow_count(n_active, drop_fraction, conv, size=size), conv)
-    picked = new & ~step.kept  # positions the grow step added: I_grow
-    if conv.reset_scope == "newly_active":
-        fresh = new & ~old
-    else:
-        fresh = picked & ~old
+    return write_update(
+        old, step, new, weights, slots, conv,
+        reinit_when_same=reinit_when_same, grow_init=grow_init, slot_init=slot_init,
+    )
+
+
+def write_update(
+    old, step: DropStep, new, weights, slots, convention, *, reinit_when_same=None, grow_init=0.0, slot_init=0.0
+) -> DropGrowResult:
+    """theta_l <- new: write weights and optimizer slots for chosen sets, per the convention.
+
+    ``old`` and ``new`` are boolean masks, ``step`` the drop step that led from one to the other.
+    Used by :func:`drop_grow` and by updaters that choose their sets another way (pruning,
+    redistribution); the inputs must already be checked (as :func:`drop_grow` does).
+    """
+    conv = get_convention(convention)
+    reinit = conv.reinit_when_same if reinit_when_same is None else bool(reinit_when_same)
+    picked = new & ~step.kept  # I_grow: positions the grow step added
+    fresh = new & ~old if conv.reset_scope == "newly_active" else picked & ~old
     reinitialized = fresh | (picked & old) if reinit else fresh
     return DropGrowResult(
         mask=new,
@@ -310,8 +339,8 @@ def _new_slot(slot, new, reinitialized, slot_init, conv: Conventions) -> np.ndar
 # --- input checks ----------------------------------------------------------------------------------------
 
 
-def _check_mask(mask) -> np.ndarray:
-    """A boolean copy of ``mask``; refuse values other than 0 and 1."""
+def check_mask(mask) -> np.ndarray:
+    """A boolean copy of ``mask`` (any 0/1 dtype); refuse values other than 0 and 1."""
     mask = np.asarray(mask)
     if mask.dtype != bool:
         if mask.dtype.kind not in "biuf":
@@ -323,7 +352,8 @@ def _check_mask(mask) -> np.ndarray:
     return mask.astype(bool)
 
 
-def _check_aligned(name: str, array, mask: np.ndarray) -> np.ndarray:
+def check_aligned(name: str, array, mask: np.ndarray) -> np.ndarray:
+    """``array`` as a finite numeric array of ``mask``'s shape (scores, slots, gradients)."""
     array = np.asarray(array)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
