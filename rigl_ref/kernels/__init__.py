@@ -1,0 +1,21 @@
+"""Layer 0: Numba kernels of the truly sparse substrate (``csr.py``, options in ``jit.py``) and their plain
+NumPy twins of the same names (``reference.py``). Raw arrays in, arrays out; no validation here (callers in
+``rigl_ref.sparse`` and ``rigl_ref.autograd.sparse_linear`` check their inputs)."""
+
+from .csr import (
+    dense_weight_gradient,
+    grow_topk,
+    rebuild_pattern,
+    sddmm,
+    sparse_linear_backward_input,
+    sparse_linear_forward,
+)
+
+__all__ = [
+    "dense_weight_gradient",
+    "grow_topk",
+    "rebuild_pattern",
+    "sddmm",
+    "sparse_linear_backward_input",
+    "sparse_linear_forward",
+]

@@ -1,0 +1,25 @@
+"""Every Numba compilation option of rigl_ref, in one place.
+
+All kernels are compiled with :func:`jit`. The options are fixed for exactness and reproducibility:
+
+* ``fastmath=False``: LLVM may not reassociate floating-point sums, so every kernel's summation order is
+  the one written in its source and documented in its docstring (the same on every CPU);
+* no ``parallel=True``: no parallel reductions, and one thread (two Numba threads on this shared 2-core
+  machine were measured 10-100x slower under contention, ``/work/shared/spec/perf_and_data.md`` §4.3);
+* ``cache=True``: compiled machine code is cached next to the source, so only the first run compiles;
+* ``nogil=True``: a kernel releases the GIL (harmless, lets callers use threads of their own).
+
+Setting the environment variable ``NUMBA_DISABLE_JIT=1`` runs every kernel as plain Python (slow, same
+results); the test suite checks that each kernel still works that way.
+"""
+
+from __future__ import annotations
+
+import numba
+
+JIT_OPTIONS = dict(cache=True, fastmath=False, nogil=True)
+
+
+def jit(function):
+    """Compile ``function`` with :data:`JIT_OPTIONS` (the only Numba decorator used in rigl_ref)."""
+    return numba.njit(**JIT_OPTIONS)(function)

@@ -1,0 +1,87 @@
+"""Plain NumPy twins of the kernels in ``csr.py``, with the same names and signatures.
+
+They are written for reading and for the tests, not for speed. Each performs the same floating-point
+operations in the same order as its kernel (see the summation orders in ``csr.py``), vectorised only over
+independent outputs, so a twin and its kernel agree bit for bit unless the compiler fuses a multiply and an
+add; ``tests/kernels/tolerances.py`` states what the tests allow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _row_of_entry(indptr):
+    return np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+
+
+def sparse_linear_forward(indptr, indices, data, XT, n_out):
+    """``YT = W^T XT``; entries added row by row (increasing ``i``), as the kernel does."""
+    YT = np.zeros((n_out, XT.shape[1]), dtype=XT.dtype)
+    for i in range(len(indptr) - 1):
+        p = slice(indptr[i], indptr[i + 1])
+        YT[indices[p]] += data[p, None] * XT[i]  # columns are unique within a row
+    return YT
+
+
+def sparse_linear_backward_input(indptr, indices, data, dYT):
+    """``dXT = W dYT``; the k-th entry of every row is added in step k (increasing column order)."""
+    dXT = np.zeros((len(indptr) - 1, dYT.shape[1]), dtype=dYT.dtype)
+    counts = np.diff(indptr)
+    for k in range(int(counts.max(initial=0))):
+        rows = np.flatnonzero(counts > k)
+        p = indptr[rows] + k
+        dXT[rows] += data[p, None] * dYT[indices[p]]
+    return dXT
+
+
+def sddmm(indptr, indices, XT, dYT):
+    """``out[p] = sum_b XT[i, b] * dYT[j, b]``, summed over b in increasing order."""
+    rows = _row_of_entry(indptr)
+    out = np.zeros(len(indices), dtype=XT.dtype)
+    for b in range(XT.shape[1]):
+        out += XT[rows, b] * dYT[indices, b]
+    return out
+
+
+def dense_weight_gradient(XT, dYT, scale):
+    """``scale * (XT @ dYT^T)`` as a sum of outer products in increasing batch order."""
+    G = np.zeros((XT.shape[0], dYT.shape[0]), dtype=XT.dtype)
+    for b in range(XT.shape[1]):
+        G += np.outer(XT[:, b], dYT[:, b])
+    return G * XT.dtype.type(scale)
+
+
+def grow_topk(XT, dYT, kept_indptr, kept_indices, k, scale, block_rows, block_cols):
+    """Dense twin: the whole gradient, kept positions excluded, ranked by ``argsort(-|g|, stable)``.
+    ``block_rows``/``block_cols`` are accepted for signature parity and ignored."""
+    G = dense_weight_gradient(XT, dYT, scale).ravel()
+    candidate = np.ones(G.size, dtype=bool)
+    candidate[_row_of_entry(kept_indptr) * dYT.shape[0] + kept_indices] = False
+    flat = np.flatnonzero(candidate)
+    if np.isnan(G[flat]).any():
+        raise ValueError("grow_topk: the gradient contains NaN")
+    order = np.argsort(-np.abs(G[flat]), kind="stable")[:k]
+    return flat[order].astype(np.int64), G[flat[order]]
+
+
+def rebuild_pattern(indptr, indices, keep, grown_rows, grown_cols):
+    """Concatenate kept entries and grown positions, then order them by (row, column) with ``lexsort``."""
+    grown_rows = np.asarray(grown_rows, dtype=np.int64)
+    grown_cols = np.asarray(grown_cols, dtype=np.int64)
+    n_rows = len(indptr) - 1
+    if np.any((grown_rows < 0) | (grown_rows >= n_rows)):
+        raise ValueError("rebuild_pattern: a grown row is out of range")
+    if np.any(np.lexsort((grown_cols, grown_rows)) != np.arange(len(grown_rows))):
+        raise ValueError("rebuild_pattern: grown positions must be sorted by row, then column")
+    kept_entries = np.flatnonzero(keep)
+    rows = np.concatenate([_row_of_entry(indptr)[kept_entries], grown_rows])
+    cols = np.concatenate([indices[kept_entries], grown_cols])
+    source = np.concatenate([kept_entries, np.full(len(grown_rows), -1)]).astype(np.int64)
+    order = np.lexsort((cols, rows))
+    rows, cols = rows[order], cols[order]
+    if np.any((np.diff(rows) == 0) & (np.diff(cols) == 0)):
+        raise ValueError("rebuild_pattern: a grown position coincides with a kept entry or repeats")
+    new_indptr = np.zeros(n_rows + 1, dtype=indptr.dtype)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=new_indptr[1:])
+    return new_indptr, cols.astype(indices.dtype), source[order]
