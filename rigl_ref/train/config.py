@@ -19,7 +19,9 @@ from pathlib import Path
 
 import tomli_w
 
+from rigl_ref.data import DATASET_NAMES
 from rigl_ref.optim import LR_SCHEDULES
+from rigl_ref.sparse_training.conventions import PRESETS
 from rigl_ref.train.files import write_atomic
 from rigl_ref.validate import check_choice, check_in_closed_unit_interval, check_positive_int, check_sparsity
 
@@ -29,7 +31,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 METHODS = ("rigl", "set", "snfs", "static", "pruning", "snip", "dense", "small-dense")
-MODELS = ("lenet300-100", "mlp-1000-1000", "lenet5", "mlp")
+MODELS = ("lenet-300-100", "mlp-1000-1000", "lenet5", "mlp")
+DISTRIBUTIONS = ("uniform", "er", "erk")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 LAYER_RULES = ("sparse", "dense")
 DROP_SCHEDULES = ("constant", "cosine")
@@ -41,12 +44,12 @@ class RunConfig:
     dataset: str = "mnist-subset"
     data_dir: str = ""  # folder of IDX files for full data sets ("" = RIGL_REF_DATA_DIR or the user cache)
     # ---- model
-    model: str = "lenet300-100"
+    model: str = "lenet-300-100"
     hidden: list[int] = field(default_factory=list)  # hidden widths when model = "mlp"
     # ---- sparse training method (Algorithm 1)
     method: str = "rigl"
     sparsity: float = 0.9  # S, over the layers the distribution covers
-    distribution: str = "erk"  # uniform | er | erk
+    distribution: str = "erk"  # uniform | er (Erdős–Rényi) | erk (Erdős–Rényi-Kernel)
     first_layer: str = "sparse"  # "dense" keeps the first layer out of the sparsity budget
     last_layer: str = "sparse"
     convention: str = "paper"  # preset of rigl_ref.sparse_training.conventions
@@ -82,6 +85,9 @@ class RunConfig:
     def validate(self) -> RunConfig:
         """Check every field; raise ValueError naming the field and its value."""
         check_choice("method", self.method, METHODS)
+        check_choice("dataset", self.dataset, DATASET_NAMES)
+        check_choice("distribution", self.distribution, DISTRIBUTIONS)
+        check_choice("convention", self.convention, PRESETS)
         check_choice("model", self.model, MODELS)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)

@@ -13,7 +13,7 @@ def test_defaults_are_the_paper_rigl_settings():
     assert (config.update_interval, config.drop_fraction, config.drop_schedule, config.end_fraction) == (
         100, 0.3, "cosine", 0.75)
     assert (config.optimizer, config.momentum, config.model, config.dataset) == (
-        "sgd", 0.9, "lenet300-100", "mnist-subset")
+        "sgd", 0.9, "lenet-300-100", "mnist-subset")
 
 
 @given(
@@ -68,3 +68,17 @@ def test_overrides_apply_on_a_base():
     assert (config.method, config.epochs) == ("set", 5)
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         RunConfig(batch_size=0)
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("distribution", "lognormal", "unknown distribution 'lognormal'"),
+        ("convention", "keras", "unknown convention 'keras'"),
+        ("dataset", "cifar10", "unknown dataset 'cifar10'"),
+        ("method", "dnw", "unknown method 'dnw'"),
+    ],
+)
+def test_unknown_names_are_refused(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig(**{field: value})

@@ -1,0 +1,1 @@
+"""Layers (dense and truly sparse) and models built on the autograd-lite."""
