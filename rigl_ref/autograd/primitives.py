@@ -205,6 +205,8 @@ def _transpose_axes(x, axes) -> tuple[int, ...]:
 
 # ----- log-softmax and the fused softmax cross-entropy -----
 def _log_softmax(x, axis=-1):
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise ValueError(f"log_softmax: axis must be an int, got {axis!r}")
     (axis,) = normalize_axes("log_softmax", axis, x.shape)
     shifted = x - x.max(axis=axis, keepdims=True)  # exp never overflows
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
@@ -251,7 +253,7 @@ def _softmax_cross_entropy_vjp(g, out, logits, labels):
 
 
 # ----- THE TABLE: name, forward, VJP per tensor input -----
-for _row in (
+TABLE: tuple[Primitive, ...] = (
     Primitive("add", _broadcasting("add", np.add),
               (lambda g, out, x, y: unbroadcast(g, x.shape), lambda g, out, x, y: unbroadcast(g, y.shape))),
     Primitive("sub", _broadcasting("sub", np.subtract),
@@ -276,6 +278,6 @@ for _row in (
     Primitive("conv2d", conv.conv2d_forward, (conv.conv2d_vjp_input, conv.conv2d_vjp_weight)),
     Primitive("max_pool2d", conv.max_pool2d_forward, conv.max_pool2d_vjp),
     Primitive("dropout", lambda x, mask: x * mask, lambda g, out, x, mask: g * mask),  # mask: keep / (1 - p)
-):
+)
+for _row in TABLE:
     register_primitive(_row)
-del _row
