@@ -8,8 +8,9 @@ The weight ``W`` has shape ``(n_in, n_out)`` (``y = x @ W``) and is stored as CS
 
 Summation orders (fixed, documented, independent of any block size; ``fastmath=False`` keeps them):
 
-* forward ``YT[j, b]``: the entries ``(i, j)`` of column ``j`` are added in increasing row ``i``;
-* backward ``dXT[i, b]``: the entries of row ``i`` are added in increasing column ``j``;
+* ``csr_transposed_matmul`` (linear forward) ``YT[j, b]``: the entries ``(i, j)`` of column ``j`` are added
+  in increasing row ``i``;
+* ``csr_matmul`` (linear input gradient) ``dXT[i, b]``: the entries of row ``i`` in increasing column ``j``;
 * every weight-gradient value ``G[i, j] = sum_b XT[i, b] * dYT[j, b]`` (``sddmm``,
   ``dense_weight_gradient``, ``grow_topk``) is summed **sequentially over the batch, b = 0, 1, ..., B-1,
   starting from +0.0, in the activations' dtype**. So ``sddmm`` at an entry, the dense gradient at that
@@ -27,8 +28,11 @@ from .jit import jit
 
 
 @jit
-def sparse_linear_forward(indptr, indices, data, XT, n_out):
-    """``YT = W^T XT`` (shape ``(n_out, batch)``): the forward of ``y = x @ W`` in feature-major layout."""
+def csr_transposed_matmul(indptr, indices, data, XT, n_out):
+    """``A^T @ XT`` for the CSR matrix ``A`` (shape ``(n_rows, n_out)``), ``XT`` of shape ``(n_rows, batch)``.
+
+    The forward of a sparse linear layer, ``YT = W^T XT`` (``y = x @ W``), and the input gradient of a
+    sparse conv2d (``A`` = its kernel, ``XT`` = the output gradient in im2col columns)."""
     batch = XT.shape[1]
     YT = np.zeros((n_out, batch), dtype=XT.dtype)
     for i in range(indptr.shape[0] - 1):
@@ -42,8 +46,11 @@ def sparse_linear_forward(indptr, indices, data, XT, n_out):
 
 
 @jit
-def sparse_linear_backward_input(indptr, indices, data, dYT):
-    """``dXT = W dYT`` (shape ``(n_in, batch)``): the gradient w.r.t. the input, ``dx = dy @ W^T``."""
+def csr_matmul(indptr, indices, data, dYT):
+    """``A @ dYT`` for the CSR matrix ``A`` (shape ``(n_rows, n_cols)``), ``dYT`` of shape ``(n_cols, batch)``.
+
+    The input gradient of a sparse linear layer, ``dXT = W dYT`` (``dx = dy @ W^T``), and the forward of
+    a sparse conv2d (``A`` = its kernel ``(out_channels, in_channels*kh*kw)``, ``dYT`` = im2col columns)."""
     n_in = indptr.shape[0] - 1
     batch = dYT.shape[1]
     dXT = np.zeros((n_in, batch), dtype=dYT.dtype)
@@ -60,7 +67,8 @@ def sparse_linear_backward_input(indptr, indices, data, dYT):
 @jit
 def sddmm(indptr, indices, XT, dYT):
     """Weight gradient at the active entries only: ``out[p] = sum_b XT[i, b] * dYT[j, b]`` for entry
-    ``p = (i, j)`` (sampled dense-dense matrix product; sequential batch order)."""
+    ``p = (i, j)`` (sampled dense-dense matrix product, i.e. ``(XT @ dYT^T)`` at the pattern; sequential
+    batch order). For a sparse conv2d, ``XT`` is the output gradient and ``dYT`` the im2col columns."""
     out = np.empty(indices.shape[0], dtype=XT.dtype)
     zero = np.zeros(1, dtype=XT.dtype)[0]
     for i in range(indptr.shape[0] - 1):

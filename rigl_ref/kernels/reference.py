@@ -15,8 +15,8 @@ def _row_of_entry(indptr):
     return np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
 
 
-def sparse_linear_forward(indptr, indices, data, XT, n_out):
-    """``YT = W^T XT``; entries added row by row (increasing ``i``), as the kernel does."""
+def csr_transposed_matmul(indptr, indices, data, XT, n_out):
+    """``A^T @ XT``; entries added row by row (increasing row), as the kernel does."""
     YT = np.zeros((n_out, XT.shape[1]), dtype=XT.dtype)
     for i in range(len(indptr) - 1):
         p = slice(indptr[i], indptr[i + 1])
@@ -24,8 +24,8 @@ def sparse_linear_forward(indptr, indices, data, XT, n_out):
     return YT
 
 
-def sparse_linear_backward_input(indptr, indices, data, dYT):
-    """``dXT = W dYT``; the k-th entry of every row is added in step k (increasing column order)."""
+def csr_matmul(indptr, indices, data, dYT):
+    """``A @ dYT``; the k-th entry of every row is added in step k (increasing column order)."""
     dXT = np.zeros((len(indptr) - 1, dYT.shape[1]), dtype=dYT.dtype)
     counts = np.diff(indptr)
     for k in range(int(counts.max(initial=0))):

@@ -1,6 +1,8 @@
-"""Layer 1: the truly sparse weight (``CSRWeight``) and its pattern rebuild after a drop/grow update."""
+"""Layer 1: the truly sparse weight (``CSRWeight``) and its pattern rebuild after a drop/grow
+update, and ``GrowthInputs`` (the factors of a dense gradient that RigL's grow step ranks blockwise)."""
 
 from .csr_weight import CSRWeight
+from .growth import GrowthInputs
 from .rebuild import rebuild
 
-__all__ = ["CSRWeight", "rebuild"]
+__all__ = ["CSRWeight", "GrowthInputs", "rebuild"]

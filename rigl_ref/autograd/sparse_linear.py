@@ -1,0 +1,106 @@
+"""Two rows of the primitive table for truly sparse weights: ``sparse_linear`` and ``sparse_conv2d``.
+
+``sparse_linear``: ``y = x @ W``, with ``W`` a CSR weight of shape ``(in, out)``. Tensor inputs: the
+activations ``x`` ``(batch, in)`` (batch-major, like every other primitive) and ``weight_data`` ``(nnz,)``,
+aligned with the CSR data. The pattern is static (not differentiated): keyword arguments ``indptr``,
+``indices`` and ``shape``. The kernels work feature-major (``rigl_ref.kernels.csr``): ``x`` is transposed
+once to ``XT`` ``(in, batch)`` (free when ``x`` is itself a transposed feature-major array, as the output of
+a previous sparse layer is) and the output is returned as the transposed view of ``YT`` ``(out, batch)``.
+VJPs: ``dx = dy @ W^T`` (``csr_matmul``) and the weight gradient only at the active entries,
+``d weight_data[p] = sum_b x[b, i] * dy[b, j]`` for entry ``p = (i, j)`` (``sddmm``; its batch sum is
+sequential, so it equals ``dense_weight_gradient`` at that position bit for bit).
+
+``sparse_conv2d``: a convolution (NCHW input, cross-correlation as in :mod:`rigl_ref.autograd.conv`) whose
+kernel is a CSR matrix ``K`` of shape ``(out_channels, in_channels*kh*kw)`` over the im2col columns of the
+input (H1's :func:`~rigl_ref.autograd.conv.im2col`, whose row order is that of ``K``'s columns):
+``y_cols = K @ cols``; VJPs ``d cols = K^T @ g_cols`` (then col2im) and ``dK[p] = <g_cols[o], cols[f]>``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rigl_ref.autograd.conv import as_pair, col2im, cols_to_nchw, im2col, nchw_to_cols, output_size
+from rigl_ref.autograd.primitives import Primitive, apply, register_primitive
+from rigl_ref.autograd.tensor import Tensor
+from rigl_ref.kernels import csr_matmul, csr_transposed_matmul, sddmm
+
+
+def feature_major(a: np.ndarray) -> np.ndarray:
+    """``a.T`` as a C-contiguous array (no copy when ``a`` is already a transposed C-contiguous array)."""
+    return np.ascontiguousarray(a.T)
+
+
+def _check_pattern(op, weight_data, indptr, indices, n_rows):
+    if weight_data.shape != (len(indices),):
+        raise ValueError(f"{op}: weight_data has shape {weight_data.shape}, but the pattern has {len(indices)} entries")
+    if len(indptr) != n_rows + 1:
+        raise ValueError(f"{op}: indptr has {len(indptr)} entries, expected {n_rows + 1}")
+
+
+# ----- sparse_linear -----
+def _linear_forward(x, weight_data, *, indptr, indices, shape):
+    if x.ndim != 2 or x.shape[1] != shape[0]:
+        raise ValueError(f"sparse_linear: input of shape {x.shape} does not match a weight of shape {tuple(shape)}")
+    _check_pattern("sparse_linear", weight_data, indptr, indices, shape[0])
+    return csr_transposed_matmul(indptr, indices, weight_data, feature_major(x), shape[1]).T
+
+
+def _linear_vjp_x(g, out, x, weight_data, *, indptr, indices, shape):
+    return csr_matmul(indptr, indices, weight_data, feature_major(g)).T
+
+
+def _linear_vjp_weight_data(g, out, x, weight_data, *, indptr, indices, shape):
+    return sddmm(indptr, indices, feature_major(x), feature_major(g))
+
+
+SPARSE_LINEAR = register_primitive(
+    Primitive("sparse_linear", forward=_linear_forward, vjp=(_linear_vjp_x, _linear_vjp_weight_data))
+)
+
+
+def sparse_linear(x, weight_data, *, indptr, indices, shape) -> Tensor:
+    """``x @ W`` for the CSR weight ``W = (indptr, indices, weight_data)`` of shape ``(in, out)``."""
+    return apply(SPARSE_LINEAR, x, weight_data, indptr=indptr, indices=indices, shape=tuple(shape))
+
+
+# ----- sparse_conv2d -----
+def _conv_geometry(x, weight_data, indptr, indices, kernel_shape, stride, padding):
+    out_channels, in_channels, kh, kw = kernel_shape
+    if x.ndim != 4 or x.shape[1] != in_channels:
+        raise ValueError(f"sparse_conv2d: input of shape {x.shape} does not match a kernel of shape {tuple(kernel_shape)}")
+    _check_pattern("sparse_conv2d", weight_data, indptr, indices, out_channels)
+    stride = as_pair("sparse_conv2d", "stride", stride, minimum=1)
+    padding = as_pair("sparse_conv2d", "padding", padding, minimum=0)
+    return stride, padding, output_size("sparse_conv2d", x.shape[2:], (kh, kw), stride, padding)
+
+
+def _conv_forward(x, weight_data, *, indptr, indices, kernel_shape, stride, padding):
+    stride, padding, out_hw = _conv_geometry(x, weight_data, indptr, indices, kernel_shape, stride, padding)
+    cols = im2col(x, kernel_shape[2:], stride, padding)
+    return cols_to_nchw(csr_matmul(indptr, indices, weight_data, cols), x.shape[0], out_hw)
+
+
+def _conv_vjp_x(g, out, x, weight_data, *, indptr, indices, kernel_shape, stride, padding):
+    n_features = kernel_shape[1] * kernel_shape[2] * kernel_shape[3]
+    cols_grad = csr_transposed_matmul(indptr, indices, weight_data, np.ascontiguousarray(nchw_to_cols(g)), n_features)
+    return col2im(cols_grad, x.shape, kernel_shape[2:], stride, padding)
+
+
+def _conv_vjp_weight_data(g, out, x, weight_data, *, indptr, indices, kernel_shape, stride, padding):
+    cols = im2col(x, kernel_shape[2:], stride, padding)
+    return sddmm(indptr, indices, np.ascontiguousarray(nchw_to_cols(g)), cols)
+
+
+SPARSE_CONV2D = register_primitive(
+    Primitive("sparse_conv2d", forward=_conv_forward, vjp=(_conv_vjp_x, _conv_vjp_weight_data))
+)
+
+
+def sparse_conv2d(x, weight_data, *, indptr, indices, kernel_shape, stride=1, padding=0) -> Tensor:
+    """Convolution of ``x (N, C, H, W)`` with the CSR kernel ``(indptr, indices, weight_data)`` of shape
+    ``(O, C*kh*kw)``; ``kernel_shape = (O, C, kh, kw)``."""
+    return apply(
+        SPARSE_CONV2D, x, weight_data, indptr=indptr, indices=indices, kernel_shape=tuple(kernel_shape),
+        stride=stride, padding=padding,
+    )
