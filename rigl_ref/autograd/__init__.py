@@ -1,10 +1,10 @@
 """Autograd-lite: a NumPy ``Tensor``, reverse-mode ``backward()``, and ONE table of primitives whose forward
 functions and vector-Jacobian products sit side by side (HIPS autograd style). See ``docs/autograd.md``.
 
-Layer 2 of rigl_ref: imports only ``rigl_ref.validate`` (and may use ``rigl_ref.sparse``/``kernels``).
+Layer 2 of rigl_ref: imports ``rigl_ref.validate`` only (it may use ``rigl_ref.sparse`` and ``kernels``).
 """
 
-from rigl_ref.autograd.conv import col2im, im2col
+from rigl_ref.autograd.conv import col2im, cols_to_nchw, im2col, nchw_to_cols
 from rigl_ref.autograd.gradcheck import GradcheckReport, check_gradients, gradient_report
 from rigl_ref.autograd.ops import (
     add,
@@ -26,11 +26,12 @@ from rigl_ref.autograd.ops import (
     sum,
     transpose,
 )
-from rigl_ref.autograd.primitives import PRIMITIVES, Primitive, apply, register_primitive, unbroadcast
+from rigl_ref.autograd.primitives import PRIMITIVES, TABLE, Primitive, apply, register_primitive, unbroadcast
 from rigl_ref.autograd.tensor import Tensor, as_tensor
 
 __all__ = [
     "PRIMITIVES",
+    "TABLE",
     "GradcheckReport",
     "Primitive",
     "Tensor",
@@ -39,6 +40,7 @@ __all__ = [
     "as_tensor",
     "check_gradients",
     "col2im",
+    "cols_to_nchw",
     "conv2d",
     "div",
     "dropout",
@@ -51,6 +53,7 @@ __all__ = [
     "max_pool2d",
     "mean",
     "mul",
+    "nchw_to_cols",
     "neg",
     "register_primitive",
     "relu",

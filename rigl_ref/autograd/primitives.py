@@ -3,7 +3,9 @@
 This is HIPS autograd's design (``defvjp``), kept small: each row puts an operation's forward function
 on arrays next to its vector-Jacobian products (VJPs). Everything else (``Tensor`` operators, the
 friendly functions in :mod:`rigl_ref.autograd.ops`, models) calls :func:`apply`, which runs the forward
-function and records a graph node for ``Tensor.backward()``.
+function and records a graph node for ``Tensor.backward()``. The rows defined here are the tuple
+:data:`TABLE` at the end of this module; :data:`PRIMITIVES` maps every registered name to its row,
+including rows registered by other modules.
 
 Row contract
 ------------
