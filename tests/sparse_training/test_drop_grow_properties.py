@@ -1,0 +1,162 @@
+"""Hypothesis properties of the spec-layer drop/grow, for every convention preset.
+
+Scores are drawn from few levels on purpose, so ties are frequent: validity of the drop and grow sets is
+checked as sets, plus the pinned tie rule (among equal scores the lower flat index ranks first).
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from rigl_ref import PRESETS, drop_grow
+from rigl_ref.sparse_training.drop_grow import (
+    JAXPRUNER_EPS,
+    drop_count,
+    drop_set,
+    grow_count,
+    grow_set,
+    score_drop,
+)
+
+CONVENTIONS = tuple(PRESETS)
+SHAPES = st.sampled_from([(1,), (2,), (5,), (8,), (16,), (3, 4), (4, 4), (2, 3, 2), (1, 6)])
+FRACTIONS = st.one_of(st.sampled_from([0.0, 0.1, 0.25, 0.3, 0.5, 0.75, 1.0]), st.floats(0, 1, width=32))
+
+
+def values(shape, low, high, tied):
+    """float32 arrays: few integer levels when ``tied`` (many ties), else continuous values."""
+    if tied:
+        elements = st.integers(low, high).map(float)
+    else:
+        elements = st.floats(low, high, width=32, allow_subnormal=False)
+    return arrays(np.float32, shape, elements=elements)
+
+
+@st.composite
+def layers(draw, *, clean=False, max_grad=100):
+    """(mask, weights, grow scores, slot). ``clean``: active weights non-zero, inactive weights and slots
+    zero and at least one active connection, the state normal training leaves behind."""
+    shape = draw(SHAPES)
+    tied = draw(st.booleans())
+    mask = draw(arrays(bool, shape))
+    weights = draw(values(shape, -4, 4, tied))
+    grow = np.abs(draw(values(shape, 0, max_grad, tied)))
+    slot = draw(values(shape, -3, 3, tied))
+    if clean:
+        if not mask.any():
+            mask.reshape(-1)[0] = True
+        weights = np.where(mask, np.where(weights == 0, np.float32(1.5), weights), np.float32(0))
+        slot = np.where(mask, slot, np.float32(0))
+    return mask, weights, grow, slot
+
+
+def ranks_before(scores, a, b):
+    """Every position of ``a`` ranks before every position of ``b`` (higher score, or equal and lower index)."""
+    flat = scores.reshape(-1)
+    ia, ib = np.flatnonzero(a.reshape(-1)), np.flatnonzero(b.reshape(-1))
+    if ia.size == 0 or ib.size == 0:
+        return True
+    sa, sb = flat[ia][:, None], flat[ib][None, :]
+    return bool(np.all((sa > sb) | ((sa == sb) & (ia[:, None] < ib[None, :]))))
+
+
+def drop_population(name, mask, scores):
+    """The positions that compete for kept places, and the scores they compete with."""
+    rule = PRESETS[name].drop_ranking
+    if rule == "active_only":
+        return mask, scores
+    if rule == "all_positions":
+        return np.ones_like(mask), scores
+    lowest = np.float32(scores.min() - JAXPRUNER_EPS)
+    return np.ones_like(mask), np.where(mask, scores, lowest)
+
+
+@pytest.mark.parametrize("name", CONVENTIONS)
+@given(layer=layers(), fraction=FRACTIONS)
+def test_drop_set_keeps_a_valid_top_of_its_population(name, layer, fraction):
+    mask, weights, _, _ = layer
+    scores = score_drop(mask, weights, name)
+    k = drop_count(int(mask.sum()), fraction, name, size=mask.size)
+    step = drop_set(mask, scores, k, name)
+    population, ranked = drop_population(name, mask, scores)
+    assert not (step.kept & ~population).any()
+    assert step.kept.sum() == min(int(mask.sum()) - k, int(population.sum()))
+    assert ranks_before(ranked, step.kept, population & ~step.kept)
+    assert np.array_equal(step.dropped, mask & ~step.kept)
+
+
+@pytest.mark.parametrize("name", CONVENTIONS)
+@given(layer=layers(max_grad=100), fraction=FRACTIONS)
+def test_grow_set_adds_a_valid_top_of_its_candidates(name, layer, fraction):
+    mask, weights, grow, _ = layer
+    n, size = int(mask.sum()), mask.size
+    step = drop_set(mask, score_drop(mask, weights, name), drop_count(n, fraction, name, size=size), name)
+    new = grow_set(mask, step.kept, grow, grow_count(n, fraction, name, size=size), name)
+    grown = new & ~step.kept
+    candidates = ~step.kept & ~mask if PRESETS[name].grow_candidates == "inactive_only" else ~step.kept
+    assert (new & step.kept).sum() == step.kept.sum()  # scores below 256: no lift is absorbed
+    assert grown.sum() == min(grow_count(n, fraction, name, size=size), int(candidates.sum()))
+    assert ranks_before(grow, grown, candidates & ~grown)
+
+
+@pytest.mark.parametrize("name", CONVENTIONS)
+@given(layer=layers(), fraction=FRACTIONS, reinit=st.booleans(), init=st.sampled_from([0.0, -0.5, 2.0]))
+def test_drop_grow_result_invariants(name, layer, fraction, reinit, init):
+    mask, weights, grow, slot = layer
+    conv = PRESETS[name]
+    if conv.grown_weight == "unchanged":
+        init = 0.0
+    result = drop_grow(
+        mask, weights, score_drop(mask, weights, name), grow, fraction,
+        convention=name, reinit_when_same=reinit, grow_init=init, slots=(slot,), slot_init=init,
+    )
+    n = int(mask.sum())
+    # set relations: dropped from old active, grown from old inactive, kept and grown disjoint
+    kept = mask & result.mask
+    assert not (result.dropped & ~mask).any() and not (result.grown & mask).any()
+    assert not (kept & result.grown).any() and np.array_equal(kept | result.grown, result.mask)
+    assert not (result.regrown & ~kept).any() and not (result.reinitialized & ~result.mask).any()
+    if not reinit:
+        assert not (result.reinitialized & mask).any()
+    # counts: preserved, except jaxpruner's rounding of an empty mask
+    if conv.grow_count_rule == "equal_to_dropped" or n > 0:
+        assert result.mask.sum() == n
+    else:
+        assert result.mask.sum() == 1
+    # values of new connections
+    if conv.grown_weight == "grow_init":
+        assert np.all(result.weights[result.reinitialized] == np.float32(init))
+    if conv.reset_slots_of_new:
+        assert np.all(result.slots[0][result.reinitialized] == np.float32(init))
+    # deterministic
+    again = drop_grow(
+        mask, weights, score_drop(mask, weights, name), grow, fraction,
+        convention=name, reinit_when_same=reinit, grow_init=init, slots=(slot,), slot_init=init,
+    )
+    assert all(np.array_equal(a, b) for a, b in zip(
+        (result.mask, result.weights, result.slots[0]), (again.mask, again.weights, again.slots[0])))
+
+
+@pytest.mark.parametrize("name", CONVENTIONS)
+@given(layer=layers(clean=True))
+def test_drop_fraction_zero_changes_nothing(name, layer):
+    mask, weights, grow, slot = layer
+    result = drop_grow(mask, weights, score_drop(mask, weights, name), grow, 0.0, convention=name, slots=(slot,))
+    assert np.array_equal(result.mask, mask)
+    assert np.array_equal(result.weights, weights) and np.array_equal(result.slots[0], slot)
+    assert result.n_drop == 0 and not result.grown.any() and not result.dropped.any()
+
+
+@pytest.mark.parametrize("name", ["paper", "tf1", "tf2", "rigl_torch"])
+@given(layer=layers(clean=True), fraction=FRACTIONS)
+def test_clean_inputs_drop_exactly_k_and_reset_exactly_the_grown(name, layer, fraction):
+    # With non-zero active weights no inactive position can win a kept place, so all four agree on the sets.
+    mask, weights, grow, slot = layer
+    result = drop_grow(mask, weights, np.abs(weights), grow, fraction, convention=name, slots=(slot,))
+    assert result.n_drop == drop_count(int(mask.sum()), fraction, name)
+    assert np.array_equal(result.reinitialized, result.grown)
+    paper = drop_grow(mask, weights, np.abs(weights), grow, fraction, convention="paper")
+    if drop_count(int(mask.sum()), fraction, name) == drop_count(int(mask.sum()), fraction, "paper"):
+        assert np.array_equal(result.mask, paper.mask)
