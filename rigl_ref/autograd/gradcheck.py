@@ -58,7 +58,8 @@ class GradcheckReport:
 
     def __str__(self) -> str:
         lines = [f"gradient check (central differences, eps={self.eps:g}): {'ok' if self.ok else 'MISMATCH'}"]
-        lines.append(f"{'input':>5} {'shape':>16} {'dir':>3} {'numeric':>16} {'analytic':>16} {'|diff|':>10} {'tol':>10}")
+        header = ("input", 5), ("shape", 16), ("dir", 3), ("numeric", 16), ("analytic", 16), ("|diff|", 10), ("tol", 10)
+        lines.append(" ".join(f"{title:>{width}}" for title, width in header))
         for c in self.checks:
             lines.append(
                 f"{c.input_index:>5} {str(self.shapes[c.input_index]):>16} {c.direction_index:>3} {c.numeric:>16.9g} "
@@ -111,6 +112,8 @@ def _scalar_output(fn, tensors) -> Tensor:
     out = fn(*tensors)
     if not isinstance(out, Tensor) or out.size != 1:
         raise ValueError(f"gradient_report: fn must return a Tensor with one element, got {out!r}")
+    if out.dtype != np.float64:
+        raise ValueError(f"gradient_report: fn must keep float64 inputs in float64, but returned {out.dtype}")
     return out
 
 

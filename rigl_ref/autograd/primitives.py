@@ -109,7 +109,9 @@ def apply(primitive: str | Primitive, *inputs, **static) -> Tensor:
         )
     value = primitive.forward(*(t.value for t in tensors), **static)
     if np.result_type(value) != dtype:
-        raise RuntimeError(f"forward of primitive {primitive.name!r} returned {np.result_type(value)} for {dtype} inputs")
+        raise RuntimeError(
+            f"forward of primitive {primitive.name!r} returned {np.result_type(value)} for {dtype} inputs"
+        )
     out = Tensor(value)
     if any(t.requires_grad for t in tensors):
         out.requires_grad = True

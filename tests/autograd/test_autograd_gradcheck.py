@@ -51,6 +51,11 @@ def test_the_checker_requires_a_scalar_function():
         check_gradients(lambda t: t * 2.0, [np.ones(3)], rng=0)
 
 
+def test_the_checker_refuses_a_function_that_drops_to_float32():
+    with pytest.raises(ValueError, match="fn must keep float64 inputs in float64, but returned float32"):
+        check_gradients(lambda t: Tensor(t.value.astype(np.float32)).sum(), [np.ones(3)], rng=0)
+
+
 def test_the_checker_requires_an_explicit_rng():
     with pytest.raises(TypeError, match="rng must be an explicit seed"):
         check_gradients(lambda t: t.sum(), [np.ones(3)], rng=None)
