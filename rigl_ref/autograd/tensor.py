@@ -108,10 +108,8 @@ class Tensor:
             seed = seed.astype(self.dtype, copy=False)
 
         grads = {id(self): seed}  # gradient of each node, held only until it has been passed on
-        for node in reversed(_topological_order(self)):
-            g = grads.pop(id(node), None)
-            if g is None:
-                continue  # this node does not influence the output through a differentiable path
+        for node in reversed(_topological_order(self)):  # every consumer of a node runs before the node
+            g = grads.pop(id(node))
             if node.primitive is None or node._retains_grad:  # copy: never alias the seed or another grad
                 node.grad = np.array(g) if node.grad is None else node.grad + g
             if node.primitive is None:
