@@ -267,8 +267,8 @@ def rebuild_pattern(indptr, indices, keep, grown_rows, grown_cols):
                 source[out] = -1
                 q += 1
             if out > new_indptr[i] and new_indices[out] <= new_indices[out - 1]:
-                raise ValueError("rebuild_pattern: a grown position coincides with a kept entry or repeats")
+                raise ValueError("rebuild_pattern: grown positions must be unique, sorted by (row, column), and not kept")
             out += 1
     if q != n_grown:
-        raise ValueError("rebuild_pattern: grown positions must be sorted by row, then column")
+        raise ValueError("rebuild_pattern: grown positions must be unique, sorted by (row, column), and not kept")
     return new_indptr, new_indices, source

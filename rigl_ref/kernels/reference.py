@@ -73,7 +73,7 @@ def rebuild_pattern(indptr, indices, keep, grown_rows, grown_cols):
     if np.any((grown_rows < 0) | (grown_rows >= n_rows)):
         raise ValueError("rebuild_pattern: a grown row is out of range")
     if np.any(np.lexsort((grown_cols, grown_rows)) != np.arange(len(grown_rows))):
-        raise ValueError("rebuild_pattern: grown positions must be sorted by row, then column")
+        raise ValueError("rebuild_pattern: grown positions must be unique, sorted by (row, column), and not kept")
     kept_entries = np.flatnonzero(keep)
     rows = np.concatenate([_row_of_entry(indptr)[kept_entries], grown_rows])
     cols = np.concatenate([indices[kept_entries], grown_cols])
@@ -81,7 +81,7 @@ def rebuild_pattern(indptr, indices, keep, grown_rows, grown_cols):
     order = np.lexsort((cols, rows))
     rows, cols = rows[order], cols[order]
     if np.any((np.diff(rows) == 0) & (np.diff(cols) == 0)):
-        raise ValueError("rebuild_pattern: a grown position coincides with a kept entry or repeats")
+        raise ValueError("rebuild_pattern: grown positions must be unique, sorted by (row, column), and not kept")
     new_indptr = np.zeros(n_rows + 1, dtype=indptr.dtype)
     np.cumsum(np.bincount(rows, minlength=n_rows), out=new_indptr[1:])
     return new_indptr, cols.astype(indices.dtype), source[order]

@@ -1,0 +1,129 @@
+"""Every Numba kernel equals its NumPy twin (tolerance table in ``tolerances.py``; index outputs exactly)
+and the dense meaning of the product, over hypothesis-drawn CSR problems (1x1, empty rows/columns,
+nnz = 0, fully dense, int32/int64 indices, float32/float64)."""
+
+import numpy as np
+import pytest
+from csr_cases import csr_problems
+from hypothesis import given
+from hypothesis import strategies as st
+from tolerances import DENSE_PRODUCT, assert_matches_twin
+
+from rigl_ref.kernels import csr, reference
+
+
+def _dense(case):
+    W = np.zeros(case["mask"].shape, dtype=case["dtype"])
+    W[case["mask"]] = case["data"]
+    return W
+
+
+def _close_to_dense(actual, expected, dtype):
+    rtol, atol = DENSE_PRODUCT[np.dtype(dtype)]
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * max(1.0, float(np.abs(expected).max(initial=0))))
+
+
+@given(csr_problems())
+def test_csr_transposed_matmul_is_the_linear_forward(case):
+    args = (case["indptr"], case["indices"], case["data"], case["XT"], case["mask"].shape[1])
+    actual = csr.csr_transposed_matmul(*args)
+    assert_matches_twin("csr_transposed_matmul", actual, reference.csr_transposed_matmul(*args))
+    _close_to_dense(actual, (case["XT"].T @ _dense(case)).T, case["dtype"])
+
+
+@given(csr_problems())
+def test_csr_matmul_is_the_input_gradient(case):
+    args = (case["indptr"], case["indices"], case["data"], case["dYT"])
+    actual = csr.csr_matmul(*args)
+    assert_matches_twin("csr_matmul", actual, reference.csr_matmul(*args))
+    _close_to_dense(actual, _dense(case) @ case["dYT"], case["dtype"])
+
+
+@given(csr_problems())
+def test_sddmm_equals_the_dense_gradient_at_the_pattern_bit_for_bit(case):
+    args = (case["indptr"], case["indices"], case["XT"], case["dYT"])
+    actual = csr.sddmm(*args)
+    assert_matches_twin("sddmm", actual, reference.sddmm(*args))
+    dense = csr.dense_weight_gradient(case["XT"], case["dYT"], case["dtype"].type(1))
+    assert np.array_equal(actual, dense[case["mask"]])
+    _close_to_dense(dense, case["XT"] @ case["dYT"].T, case["dtype"])
+
+
+@given(csr_problems(), st.sampled_from([1.0, 0.5, 1 / 3]))
+def test_dense_weight_gradient(case, scale):
+    args = (case["XT"], case["dYT"], case["dtype"].type(scale))
+    assert_matches_twin("dense_weight_gradient", csr.dense_weight_gradient(*args), reference.dense_weight_gradient(*args))
+
+
+@given(csr_problems(), st.data())
+def test_grow_topk_matches_the_dense_ranking_for_any_block_size(case, data):
+    rows, cols = case["mask"].shape
+    n_free = rows * cols - len(case["indices"])
+    k = data.draw(st.integers(0, n_free), label="k")
+    scale = case["dtype"].type(data.draw(st.sampled_from([1.0, 0.25, 1 / 3]), label="scale"))
+    block_rows = data.draw(st.integers(1, rows + 2), label="block_rows")
+    block_cols = data.draw(st.integers(1, cols + 2), label="block_cols")
+    args = (case["XT"], case["dYT"], case["indptr"], case["indices"], k, scale)
+    flat, grad = csr.grow_topk(*args, block_rows, block_cols)
+    twin_flat, twin_grad = reference.grow_topk(*args, block_rows, block_cols)
+    assert np.array_equal(flat, twin_flat)
+    assert_matches_twin("grow_topk", grad, twin_grad)
+    # the documented rule, restated: excluded positions never grow; |score| descending, ties by flat index
+    assert not case["mask"].ravel()[flat].any()
+    score = np.abs(grad)
+    assert np.all((score[:-1] > score[1:]) | ((score[:-1] == score[1:]) & (flat[:-1] < flat[1:])))
+    dense = np.abs(csr.dense_weight_gradient(case["XT"], case["dYT"], scale)).ravel()
+    free = ~case["mask"].ravel()
+    if 0 < k < n_free:  # nothing left out ranks above the last one taken
+        left_out = np.setdiff1d(np.flatnonzero(free), flat)
+        worst = score[-1], flat[-1]
+        assert not np.any((dense[left_out] > worst[0]) | ((dense[left_out] == worst[0]) & (left_out < worst[1])))
+
+
+def test_grow_topk_hand_case_with_ties():
+    # G = x^T dy with x = [[1, 1]] (1 input, batch 1 → XT (2, 1)), dy = [[2, -2, 1]] → G = [[2, -2, 1], [2, -2, 1]]
+    XT = np.array([[1.0], [1.0]], np.float32)
+    dYT = np.array([[2.0], [-2.0], [1.0]], np.float32)
+    kept_indptr, kept_indices = np.array([0, 1, 1], np.int32), np.array([0], np.int32)  # (0, 0) is kept
+    flat, grad = csr.grow_topk(XT, dYT, kept_indptr, kept_indices, 4, np.float32(1), 1, 2)
+    # |G| flat: [2, 2, 1, 2, 2, 1]; flat 0 excluded; the 2s go by index: 1, 3, 4; then the 1 at index 2
+    assert flat.tolist() == [1, 3, 4, 2]
+    assert grad.tolist() == [-2.0, 2.0, -2.0, 1.0]
+
+
+def test_grow_topk_refuses_nan():
+    XT = np.array([[np.nan]], np.float32)
+    dYT = np.array([[1.0]], np.float32)
+    empty = np.array([0, 0], np.int32), np.zeros(0, np.int32)
+    with pytest.raises(ValueError, match="NaN"):
+        csr.grow_topk(XT, dYT, *empty, 1, np.float32(1), 4, 4)
+
+
+@given(csr_problems(), st.data())
+def test_rebuild_pattern_matches_twin_and_keeps_rows_sorted(case, data):
+    rows, cols = case["mask"].shape
+    nnz = len(case["indices"])
+    keep = np.asarray(data.draw(st.lists(st.booleans(), min_size=nnz, max_size=nnz), label="keep"), dtype=bool)
+    kept_flat = (np.repeat(np.arange(rows), np.diff(case["indptr"])) * cols + case["indices"])[keep]
+    free = np.setdiff1d(np.arange(rows * cols), kept_flat)
+    grown = np.sort(case["rng"].permutation(free)[: data.draw(st.integers(0, len(free)), label="n_grown")])
+    args = (case["indptr"], case["indices"], keep, grown // cols, (grown % cols).astype(case["indices"].dtype))
+    new_indptr, new_indices, source = csr.rebuild_pattern(*args)
+    for a, b in zip((new_indptr, new_indices, source), reference.rebuild_pattern(*args)):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    new_rows = np.repeat(np.arange(rows), np.diff(new_indptr))
+    new_flat = new_rows * cols + new_indices
+    assert np.all(np.diff(new_flat) > 0)  # sorted within rows, unique
+    assert np.array_equal(new_flat, np.union1d(kept_flat, grown))
+    old_flat = np.repeat(np.arange(rows), np.diff(case["indptr"])) * cols + case["indices"]
+    assert np.array_equal(old_flat[source[source >= 0]], new_flat[source >= 0])  # aligned data follows its entry
+    assert np.array_equal(np.sort(new_flat[source < 0]), grown)
+
+
+@pytest.mark.parametrize("module", [csr, reference], ids=["numba", "numpy"])
+def test_rebuild_pattern_refuses_a_grown_position_that_is_kept(module):
+    indptr, indices = np.array([0, 2], np.int32), np.array([0, 2], np.int32)
+    with pytest.raises(ValueError, match="not kept"):
+        module.rebuild_pattern(indptr, indices, np.array([True, True]), np.array([0]), np.array([2], np.int32))
+    with pytest.raises(ValueError, match="sorted by"):
+        module.rebuild_pattern(indptr, indices, np.array([False, False]), np.array([0, 0]), np.array([2, 1], np.int32))
