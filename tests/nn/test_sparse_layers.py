@@ -1,0 +1,119 @@
+"""Sparse layers: gradients by the package's gradient checker, and equal to the dense masked equivalents;
+recorded growth inputs give the dense weight gradient (also averaged over several batches)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rigl_ref.autograd import Tensor, check_gradients, conv2d, relu, softmax_cross_entropy
+from rigl_ref.nn.sparse_layers import SparseConv2d, SparseLinear
+from rigl_ref.sparse import CSRWeight, GrowthInputs
+
+
+def _weight(rng, shape, density, dtype):
+    mask = rng.random(shape) < density
+    return mask, CSRWeight.from_dense(mask, rng.standard_normal(shape), dtype=dtype)
+
+
+@given(st.integers(1, 6), st.integers(1, 6), st.integers(1, 5), st.floats(0, 1), st.integers(0, 2**32 - 1))
+def test_sparse_linear_gradcheck_and_dense_masked_equivalent(n_in, n_out, batch, density, seed):
+    rng = np.random.default_rng(seed)
+    mask, w = _weight(rng, (n_in, n_out), density, np.float64)
+    bias = rng.standard_normal(n_out)
+    x = rng.standard_normal((batch, n_in))
+    layer = SparseLinear(n_in, n_out, w, bias)
+    check_gradients(lambda x, d, b: _sparse_linear_loss(layer, x, d, b), [x, w.data, bias], rng)
+
+    xt = Tensor(x, requires_grad=True)
+    out = layer(xt)
+    out.backward(np.arange(out.size, dtype=np.float64).reshape(out.shape))
+    dense_w = Tensor(np.where(mask, w.to_dense()[1], 0.0), requires_grad=True)
+    xd = Tensor(x, requires_grad=True)
+    ref = xd @ dense_w + Tensor(bias)
+    ref.backward(np.arange(ref.size, dtype=np.float64).reshape(ref.shape))
+    np.testing.assert_allclose(out.value, ref.value, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(xt.grad, xd.grad, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.weight_data.grad, dense_w.grad[mask], rtol=1e-12, atol=1e-12)
+
+
+def _sparse_linear_loss(layer, x, d, b):
+    w = layer.weight
+    from rigl_ref.autograd.sparse_linear import sparse_linear
+
+    y = relu(sparse_linear(x, d, indptr=w.indptr, indices=w.indices, shape=w.shape) + b)
+    return (y * y).sum()
+
+
+@settings(max_examples=15)
+@given(st.integers(1, 3), st.integers(1, 3), st.sampled_from([1, 2, 3]), st.sampled_from([1, 2]),
+       st.sampled_from([0, 1]), st.floats(0, 1), st.integers(0, 2**32 - 1))
+def test_sparse_conv2d_gradcheck_and_dense_masked_equivalent(c_in, c_out, k, stride, padding, density, seed):
+    rng = np.random.default_rng(seed)
+    mask, w = _weight(rng, (c_out, c_in * k * k), density, np.float64)
+    layer = SparseConv2d(c_in, c_out, k, w, rng.standard_normal(c_out), stride=stride, padding=padding)
+    x = rng.standard_normal((2, c_in, 5, 4))
+    from rigl_ref.autograd.sparse_linear import sparse_conv2d
+
+    def loss(x, d):
+        y = sparse_conv2d(x, d, indptr=w.indptr, indices=w.indices, kernel_shape=layer.kernel_shape, stride=stride, padding=padding)
+        return (y * y).sum()
+
+    check_gradients(loss, [x, w.data], rng)
+    xt = Tensor(x, requires_grad=True)
+    out = layer(xt)
+    seed_grad = rng.standard_normal(out.shape)
+    out.backward(seed_grad)
+    kernel = Tensor(np.where(mask, w.to_dense()[1], 0.0).reshape(layer.kernel_shape), requires_grad=True)
+    xd = Tensor(x, requires_grad=True)
+    ref = conv2d(xd, kernel, stride=stride, padding=padding) + Tensor(layer.bias.value.reshape(1, -1, 1, 1))
+    ref.backward(seed_grad)
+    np.testing.assert_allclose(out.value, ref.value, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(xt.grad, xd.grad, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.weight_data.grad, kernel.grad.reshape(c_out, -1)[mask], rtol=1e-12, atol=1e-12)
+    # the recorded growth inputs give the dense kernel gradient; at active entries it equals the SDDMM one
+    layer.record_growth_inputs = True
+    out = layer(Tensor(x))
+    out.backward(seed_grad)
+    dense = layer.growth_inputs().dense_gradient()
+    np.testing.assert_allclose(dense, kernel.grad.reshape(c_out, -1), rtol=1e-12, atol=1e-12)
+
+
+def test_growth_inputs_give_the_dense_gradient_and_average_over_batches():
+    rng = np.random.default_rng(3)
+    mask, w = _weight(rng, (7, 4), 0.4, np.float32)
+    layer = SparseLinear(7, 4, w)
+    layer.record_growth_inputs = True
+    records, grads = [], []
+    for _ in range(3):
+        x = rng.standard_normal((5, 7)).astype(np.float32)
+        labels = rng.integers(0, 4, 5)
+        dense_w = Tensor(np.where(mask, w.to_dense()[1], 0).astype(np.float32), requires_grad=True)
+        softmax_cross_entropy(Tensor(x) @ dense_w + layer.bias, labels).backward()
+        grads.append(dense_w.grad)
+        layer.weight_data.zero_grad()
+        softmax_cross_entropy(layer(Tensor(x)), labels).backward()
+        records.append(layer.growth_inputs())
+        assert np.array_equal(records[-1].dense_gradient()[mask], layer.weight_data.grad)  # SDDMM, bit for bit
+        np.testing.assert_allclose(records[-1].dense_gradient(), grads[-1], rtol=1e-5, atol=1e-6)
+    mean = GrowthInputs.concatenate(records).dense_gradient(scale=1 / 3)
+    np.testing.assert_allclose(mean, np.mean(grads, axis=0), rtol=1e-5, atol=1e-6)
+
+
+def test_growth_inputs_errors_and_set_weight_checks():
+    rng = np.random.default_rng(0)
+    _, w = _weight(rng, (3, 2), 0.5, np.float32)
+    layer = SparseLinear(3, 2, w)
+    with pytest.raises(RuntimeError, match="record_growth_inputs"):
+        layer.growth_inputs()
+    layer.record_growth_inputs = True
+    layer(Tensor(np.ones((1, 3), np.float32)))
+    with pytest.raises(RuntimeError, match="backward"):
+        layer.growth_inputs()
+    with pytest.raises(ValueError, match="expected"):
+        layer.set_weight(CSRWeight.from_dense(np.ones((2, 3), bool), np.ones((2, 3))))
+    with pytest.raises(ValueError, match="bias must have shape"):
+        SparseLinear(3, 2, w, np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="does not match"):
+        layer(Tensor(np.ones((1, 4), np.float32)))
+    assert layer.parameters()["weight"].value is layer.weight.data  # the optimizer updates the CSR data in place
