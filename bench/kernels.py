@@ -1,0 +1,169 @@
+"""Kernel benchmark of the truly sparse substrate (issue 4): rigl_ref's Numba kernels vs scipy.sparse vs dense
+NumPy BLAS, for the forward (``y = x @ W``), the input gradient (``dx = dy @ W^T``) and the weight gradient
+(SDDMM at the active entries; dense: the full ``x^T @ dy``), plus RigL's grow-score top-k against one dense
+``x^T @ dy`` GEMM with the peak extra memory of each.
+
+    python bench/kernels.py                 # full table (a few minutes on 1 thread; run from the repo root
+                                            # or with rigl_ref installed)
+    python bench/kernels.py --quick         # under a minute
+    python bench/kernels.py --json out.json # also write the records
+
+Defaults to 1 thread for BLAS (threadpoolctl) and Numba (2 threads under contention were measured 10-100x
+slower on the 2-core machine, /work/shared/spec/perf_and_data.md §4.3). Times are medians of ``--repeats``
+runs after one warm-up call. GFLOP/s count 2*batch*nnz for sparse and 2*batch*in*out for dense products.
+Peak extra memory: the dense GEMM's is measured with tracemalloc (NumPy reports its allocations to it); the
+Numba grow kernel allocates outside Python's allocator, so its figure is the explicit sum of its buffers
+(panel, gradient block, heap of k candidates, per-row cursor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numba
+import numpy as np
+import scipy
+import scipy.sparse
+from threadpoolctl import threadpool_info, threadpool_limits
+
+if __package__ is None:  # run as a script from a checkout: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rigl_ref.kernels import csr_matmul, csr_transposed_matmul, grow_topk, sddmm
+from rigl_ref.sparse import CSRWeight
+
+LAYERS = ((784, 300), (4096, 4096))
+SPARSITIES = (0.5, 0.8, 0.9, 0.95, 0.99)
+BATCH = 256
+GROW_FRACTION = 0.3  # k = drop fraction * nnz, the paper's alpha
+BLOCK_ROWS, BLOCK_COLS = 64, 1024
+
+
+def median_seconds(fn, repeats):
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def random_weight(rows, cols, sparsity, rng):
+    """A uniformly random pattern with exactly round((1 - sparsity) * rows * cols) entries."""
+    nnz = int(round((1 - sparsity) * rows * cols))
+    mask = np.zeros(rows * cols, bool)
+    mask[rng.choice(rows * cols, nnz, replace=False)] = True
+    return CSRWeight.from_dense(mask.reshape(rows, cols), rng.standard_normal((rows, cols)))
+
+
+def bench_layer(rows, cols, sparsity, repeats, rng):
+    w = random_weight(rows, cols, sparsity, rng)
+    x = rng.standard_normal((BATCH, rows)).astype(np.float32)
+    dy = rng.standard_normal((BATCH, cols)).astype(np.float32)
+    xt, dyt = np.ascontiguousarray(x.T), np.ascontiguousarray(dy.T)
+    dense_w = w.to_dense()[1]
+    scipy_w = w.to_scipy()
+    ip, ix, data = w.indptr, w.indices, w.data
+    cases = {
+        ("forward", "rigl_ref"): lambda: csr_transposed_matmul(ip, ix, data, xt, cols),
+        ("forward", "scipy"): lambda: x @ scipy_w,
+        ("forward", "dense"): lambda: x @ dense_w,
+        ("backward_input", "rigl_ref"): lambda: csr_matmul(ip, ix, data, dyt),
+        ("backward_input", "scipy"): lambda: scipy_w @ dyt,
+        ("backward_input", "dense"): lambda: dy @ dense_w.T,
+        ("sddmm", "rigl_ref"): lambda: sddmm(ip, ix, xt, dyt),
+        ("sddmm", "dense"): lambda: x.T @ dy,
+    }
+    records = []
+    for (op, impl), fn in cases.items():
+        seconds = median_seconds(fn, repeats)
+        flops = 2 * BATCH * (rows * cols if impl == "dense" else w.nnz)
+        records.append(dict(op=op, impl=impl, rows=rows, cols=cols, batch=BATCH, sparsity=sparsity, nnz=w.nnz,
+                            median_s=seconds, gflops=flops / seconds / 1e9))
+    k = int(GROW_FRACTION * w.nnz)
+    seconds = median_seconds(lambda: grow_topk(xt, dyt, ip, ix, k, np.float32(1), BLOCK_ROWS, BLOCK_COLS), repeats)
+    panel = BATCH * min(BLOCK_COLS, cols) * 4
+    block = BLOCK_ROWS * min(BLOCK_COLS, cols) * 4
+    heap = k * (4 + 8 + 4)
+    records.append(dict(op="grow_topk", impl="rigl_ref", rows=rows, cols=cols, batch=BATCH, sparsity=sparsity,
+                        nnz=w.nnz, k=k, median_s=seconds, peak_extra_bytes=panel + block + heap + rows * 8,
+                        block=[BLOCK_ROWS, BLOCK_COLS]))
+    seconds = median_seconds(lambda: x.T @ dy, repeats)
+    tracemalloc.start()
+    x.T @ dy
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    records.append(dict(op="grow_topk", impl="dense", rows=rows, cols=cols, batch=BATCH, sparsity=sparsity,
+                        nnz=w.nnz, k=k, median_s=seconds, peak_extra_bytes=peak,
+                        note="one dense x.T @ dy GEMM only (no masking, no selection)"))
+    return records
+
+
+def print_table(records):
+    by_key = {(r["op"], r["impl"], r["rows"], r["cols"], r["sparsity"]): r for r in records}
+    print(f"{'layer':>10} {'sparsity':>8} {'op':>15} {'rigl_ref ms':>12} {'GF/s':>6} {'scipy ms':>10} {'GF/s':>6} "
+          f"{'dense ms':>10} {'GF/s':>6} {'dense/rigl':>10}")
+    for (op, impl, rows, cols, s), r in by_key.items():
+        if impl != "rigl_ref":
+            continue
+        dense = by_key[(op, "dense", rows, cols, s)]
+        scipy_r = by_key.get((op, "scipy", rows, cols, s))
+        sc = f"{scipy_r['median_s'] * 1e3:>10.3f} {scipy_r['gflops']:>6.1f}" if scipy_r else f"{'-':>10} {'-':>6}"
+        gf = f"{r['gflops']:>6.1f}" if "gflops" in r else f"{'-':>6}"
+        dgf = f"{dense['gflops']:>6.1f}" if "gflops" in dense else f"{'-':>6}"
+        print(f"{rows}x{cols:<5} {s:>8.2f} {op:>15} {r['median_s'] * 1e3:>12.3f} {gf} {sc} "
+              f"{dense['median_s'] * 1e3:>10.3f} {dgf} {dense['median_s'] / r['median_s']:>10.2f}")
+        if op == "sddmm":
+            total = sum(by_key[(o, "rigl_ref", rows, cols, s)]["median_s"] for o in ("forward", "backward_input", "sddmm"))
+            dense_total = sum(by_key[(o, "dense", rows, cols, s)]["median_s"] for o in ("forward", "backward_input", "sddmm"))
+            print(f"{'':>10} {'':>8} {'fwd+bwd+sddmm':>15} {total * 1e3:>12.3f} {'':>6} {'':>10} {'':>6} "
+                  f"{dense_total * 1e3:>10.3f} {'':>6} {dense_total / total:>10.2f}")
+        if op == "grow_topk":
+            print(f"{'':>10} {'':>8} {'peak extra MiB':>15} {r['peak_extra_bytes'] / 2**20:>12.2f} {'':>6} {'':>10} "
+                  f"{'':>6} {dense['peak_extra_bytes'] / 2**20:>10.2f}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, help="write the records as a JSON list to this file")
+    parser.add_argument("--quick", action="store_true", help="a subset that runs in under a minute")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS and Numba threads (default 1)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per case (default 5, quick 3)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (3 if args.quick else 5)
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    plan = [(r, c, s) for r, c in LAYERS for s in SPARSITIES]
+    if args.quick:
+        plan = [(784, 300, s) for s in SPARSITIES] + [(4096, 4096, 0.99)]
+    rng = np.random.default_rng(args.seed)
+    records = []
+    with threadpool_limits(limits=args.threads):
+        environment = dict(
+            date=datetime.datetime.now().isoformat(timespec="seconds"), machine=platform.machine(),
+            processor=platform.processor(), python=platform.python_version(), numpy=np.__version__,
+            scipy=scipy.__version__, numba=numba.__version__, numba_threads=numba.get_num_threads(),
+            blas=[{k: v for k, v in info.items() if k in ("internal_api", "version", "architecture", "num_threads")}
+                  for info in threadpool_info()],
+        )
+        print(json.dumps(environment))
+        for rows, cols, sparsity in plan:
+            records += bench_layer(rows, cols, sparsity, repeats, rng)
+    for r in records:
+        r.update(numba_threads=environment["numba_threads"], blas_threads=[b["num_threads"] for b in environment["blas"]])
+    print_table(records)
+    if args.json:
+        args.json.write_text(json.dumps(records, indent=1))
+        print(f"wrote {len(records)} records to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
