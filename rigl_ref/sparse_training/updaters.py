@@ -43,7 +43,13 @@ from rigl_ref.sparse_training.drop_grow import (
     score_drop,
     write_update,
 )
-from rigl_ref.validate import as_generator, check_finite, check_in_closed_unit_interval, check_positive_int, check_sparsity
+from rigl_ref.validate import (
+    as_generator,
+    check_finite,
+    check_in_closed_unit_interval,
+    check_positive_int,
+    check_sparsity,
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,8 @@ class LayerState:
         mask = check_mask(self.mask)
         object.__setattr__(self, "weights", check_aligned("weights", self.weights, mask))
         object.__setattr__(self, "mask", mask)
-        object.__setattr__(self, "slots", tuple(check_aligned(f"slots[{i}]", s, mask) for i, s in enumerate(self.slots)))
+        slots = tuple(check_aligned(f"slots[{i}]", slot, mask) for i, slot in enumerate(self.slots))
+        object.__setattr__(self, "slots", slots)
 
 
 def unchanged(layer: LayerState) -> DropGrowResult:
@@ -107,7 +114,9 @@ class MaskUpdater:
     def observe(self, grads) -> None:
         """Record the dense gradients of the current training step (every step). Default: ignore."""
 
-    def update(self, layers, *, step: int = 0, drop_fraction: float = 0.0, grads=None, rng=None) -> list[DropGrowResult]:
+    def update(
+        self, layers, *, step: int = 0, drop_fraction: float = 0.0, grads=None, rng=None
+    ) -> list[DropGrowResult]:
         """One mask update of every layer; default: nothing moves."""
         return [unchanged(layer) for layer in _layers(layers)]
 
@@ -131,7 +140,9 @@ class SET(MaskUpdater):
     method = "set"
     reinit_when_same = None  # the convention's value
 
-    def update(self, layers, *, step: int = 0, drop_fraction: float = 0.0, grads=None, rng=None) -> list[DropGrowResult]:
+    def update(
+        self, layers, *, step: int = 0, drop_fraction: float = 0.0, grads=None, rng=None
+    ) -> list[DropGrowResult]:
         layers = _layers(layers)
         check_in_closed_unit_interval("drop_fraction", drop_fraction)
         grads = self._check_grads(grads, layers)
@@ -154,7 +165,9 @@ class SET(MaskUpdater):
     def grow_scores(self, index: int, layer: LayerState, grads, rng) -> np.ndarray:
         """score_grow of layer ``index``."""
         if rng is None:
-            raise TypeError(f"{type(self).__name__}.update needs rng (a seed or numpy.random.Generator) for random growth")
+            raise TypeError(
+                f"{type(self).__name__}.update needs rng (a seed or numpy.random.Generator) for random growth"
+            )
         return rng.random(layer.mask.shape)
 
     def grow_init(self, index: int, grads):
@@ -186,7 +199,9 @@ class RigL(SET):
 
     method = "rigl"
 
-    def __init__(self, convention="paper", *, grad_accumulation_n: int = 1, initial_acc_scale: float = 0.0, grow_init="zeros"):
+    def __init__(
+        self, convention="paper", *, grad_accumulation_n: int = 1, initial_acc_scale: float = 0.0, grow_init="zeros"
+    ):
         super().__init__(convention)
         self.grad_accumulation_n = check_positive_int("grad_accumulation_n", grad_accumulation_n)
         self.initial_acc_scale = float(initial_acc_scale)
@@ -199,13 +214,17 @@ class RigL(SET):
         if self.grad_accumulation_n > 1:
             self._history.append([np.array(g, copy=True) for g in grads])
 
-    def update(self, layers, *, step: int = 0, drop_fraction: float = 0.0, grads=None, rng=None) -> list[DropGrowResult]:
+    def update(
+        self, layers, *, step: int = 0, drop_fraction: float = 0.0, grads=None, rng=None
+    ) -> list[DropGrowResult]:
         if self.grad_accumulation_n == 1:
             if grads is None:
                 raise ValueError("RigL.update needs grads: the dense gradient of every layer on the current batch")
         else:
             if grads is not None:
-                raise ValueError("with grad_accumulation_n > 1, RigL grows from the observed gradients; pass grads=None")
+                raise ValueError(
+                    "with grad_accumulation_n > 1, RigL grows from the observed gradients; pass grads=None"
+                )
             if len(self._history) < self.grad_accumulation_n:
                 raise ValueError(
                     f"RigL needs {self.grad_accumulation_n} observed gradients, got {len(self._history)}"
@@ -299,7 +318,9 @@ class SNFSRedistribution(MaskUpdater):
             self.buffers = [np.zeros_like(g) for g in grads]
         self.buffers = [m * m.dtype.type(self.momentum) + g for m, g in zip(self.buffers, grads)]
 
-    def update(self, layers, *, step: int = 0, drop_fraction: float = 0.0, grads=None, rng=None) -> list[DropGrowResult]:
+    def update(
+        self, layers, *, step: int = 0, drop_fraction: float = 0.0, grads=None, rng=None
+    ) -> list[DropGrowResult]:
         layers = _layers(layers)
         if self.buffers is None or len(self.buffers) != len(layers):
             raise ValueError("SNFSRedistribution.update needs the momentum: call observe(grads) every step first")
@@ -307,7 +328,8 @@ class SNFSRedistribution(MaskUpdater):
         steps, totals, capacity, shares = [], 0, [], []
         for layer, m in zip(layers, self.buffers):
             n, size = int(layer.mask.sum()), layer.mask.size
-            step_l = drop_set(layer.mask, score_drop(layer.mask, layer.weights, conv), drop_count(n, drop_fraction, conv, size=size), conv)
+            k = drop_count(n, drop_fraction, conv, size=size)
+            step_l = drop_set(layer.mask, score_drop(layer.mask, layer.weights, conv), k, conv)
             steps.append(step_l)
             totals += grow_count(n, drop_fraction, conv, size=size)
             capacity.append(size - int(step_l.kept.sum()))
@@ -356,7 +378,9 @@ class GradualMagnitudePruning(MaskUpdater):
 
     method = "pruning"
 
-    def __init__(self, final_sparsity, *, begin_step: int, end_step: int, initial_sparsity: float = 0.0, convention="paper"):
+    def __init__(
+        self, final_sparsity, *, begin_step: int, end_step: int, initial_sparsity: float = 0.0, convention="paper"
+    ):
         super().__init__(convention)
         finals = np.atleast_1d(final_sparsity).astype(float)
         self.final_sparsity = tuple(check_sparsity("final_sparsity", s) for s in finals)
@@ -370,7 +394,9 @@ class GradualMagnitudePruning(MaskUpdater):
         progress = min(max((step - self.begin_step) / (self.end_step - self.begin_step), 0.0), 1.0)
         return final + (self.initial_sparsity - final) * (1.0 - progress) ** 3
 
-    def update(self, layers, *, step: int = 0, drop_fraction: float = 0.0, grads=None, rng=None) -> list[DropGrowResult]:
+    def update(
+        self, layers, *, step: int = 0, drop_fraction: float = 0.0, grads=None, rng=None
+    ) -> list[DropGrowResult]:
         layers = _layers(layers)
         finals = self.final_sparsity * len(layers) if len(self.final_sparsity) == 1 else self.final_sparsity
         if len(finals) != len(layers):
@@ -379,7 +405,8 @@ class GradualMagnitudePruning(MaskUpdater):
         for layer, final in zip(layers, finals):
             target = active_count(layer.mask.size, self.sparsity_at(step, final), "tf1")
             n = int(layer.mask.sum())
-            drop = drop_set(layer.mask, score_drop(layer.mask, layer.weights, self.convention), max(n - target, 0), "paper")
+            scores = score_drop(layer.mask, layer.weights, self.convention)
+            drop = drop_set(layer.mask, scores, max(n - target, 0), "paper")  # pruned connections never return
             results.append(write_update(layer.mask, drop, drop.kept, layer.weights, layer.slots, self.convention))
         return results
 

@@ -30,7 +30,12 @@ def shipped_reports():
 def test_every_shipped_case_matches(shipped_reports):
     counts = {report.suite: len(report.results) for report in shipped_reports}
     assert counts == CASE_COUNTS
-    failures = [(r.suite, c.case_id, [str(m) for m in c.mismatches]) for r in shipped_reports for c in r.results if c.mismatches]
+    failures = [
+        (report.suite, case.case_id, [str(m) for m in case.mismatches])
+        for report in shipped_reports
+        for case in report.results
+        if case.mismatches
+    ]
     assert failures == []
 
 

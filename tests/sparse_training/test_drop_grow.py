@@ -26,7 +26,7 @@ def positions(mask):
     return set(np.flatnonzero(mask).tolist())
 
 
-# --- 1. drop-count rounding -----------------------------------------------------------------------
+# --- 1. drop-count rounding ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -58,7 +58,7 @@ def test_jaxpruner_refills_to_its_rounded_density():
     assert grow_count(10, 0.35, "tf1") == 3
 
 
-# --- 2. initial mask size (count rounding of the distributions) ----------------------------------------
+# --- 2. initial mask size (count rounding of the distributions) ---------------------------------------------
 
 
 @pytest.mark.parametrize("sparsity, tf1, jaxpruner", [(0.35, 7, 6), (0.75, 3, 2), (0.95, 1, 1)])
@@ -68,7 +68,7 @@ def test_initial_active_count_rounding(sparsity, tf1, jaxpruner):
     assert active_count(10, sparsity, "jaxpruner") == jaxpruner
 
 
-# --- 3. count preservation --------------------------------------------------------------------------------
+# --- 3. count preservation ----------------------------------------------------------------------------------
 
 
 def test_an_empty_mask_gains_one_connection_only_under_jaxpruner():
@@ -91,7 +91,7 @@ def test_full_drop_fraction_keeps_one_under_jaxpruner():
     assert positions(drop_grow(mask, weights, weights, grow, 1.0, convention="jaxpruner").mask) == {0, 4, 5, 6}
 
 
-# --- 4. tie-breaking ---------------------------------------------------------------------------------
+# --- 4. tie-breaking ----------------------------------------------------------------------------------------
 
 
 def test_ties_keep_and_grow_the_lower_flat_index():
@@ -113,7 +113,7 @@ def test_rank_and_drop_set_tie_rule():
     assert positions(step.kept) == {0, 1, 2, 4, 5} and positions(step.dropped) == {3, 6, 7}
 
 
-# --- 5. inactive positions in the drop ranking ---------------------------------------------------------------
+# --- 5. inactive positions in the drop ranking --------------------------------------------------------------
 
 
 MASK5 = ones_at([2, 3, 4, 5])
@@ -125,7 +125,8 @@ def test_tf1_lets_an_inactive_position_into_the_kept_set():
     # |mask*w| = [0, 0, 3, 0, 0, 1, 0, 0]; n = 4, f = 0.25 -> k = 1, keep 3 over ALL positions:
     # 2 (3), 5 (1), then the tie at 0 goes to index 0 (inactive). Dropped: 3 and 4 (n_drop = 2).
     # Grow k = 1 among not-kept {1, 3, 4, 6, 7}: 0.6, 0.8, 0.1, 0.3, 0.4 -> 3 (regrown).
-    result = drop_grow(MASK5, W5, score_drop(MASK5, W5, "tf1"), GROW5, 0.25, convention="tf1", slots=(np.full(8, 9, f32),))
+    slot = np.full(8, 9, f32)
+    result = drop_grow(MASK5, W5, score_drop(MASK5, W5, "tf1"), GROW5, 0.25, convention="tf1", slots=(slot,))
     assert positions(result.mask) == {0, 2, 3, 5}
     assert result.n_drop == 2 and positions(result.dropped) == {4} and positions(result.regrown) == {3}
     assert positions(result.grown) == {0} and not result.reinitialized.any()
@@ -161,7 +162,7 @@ def test_tf1_min_minus_one_lift_that_cannot_separate_is_refused():
         drop_grow(mask, weights, weights, grow, 0.5, convention="tf1")
 
 
-# --- 6. regrowth of just-dropped connections ----------------------------------------------------------------------
+# --- 6. regrowth of just-dropped connections ----------------------------------------------------------------
 
 
 MASK6 = ones_at(range(4))
@@ -178,9 +179,12 @@ def test_just_dropped_connections_regrow_and_keep_their_weight():
 
 def test_reinit_when_same_reinitialises_regrown_connections():
     slot = np.arange(1, 9, dtype=f32)
-    result = drop_grow(MASK6, W6, W6, GROW6, 0.5, convention="tf1", reinit_when_same=True, grow_init=-1.0, slots=(slot,))
+    result = drop_grow(
+        MASK6, W6, W6, GROW6, 0.5, convention="tf1", reinit_when_same=True, grow_init=-1.0, slots=(slot,)
+    )
     assert positions(result.reinitialized) == {2, 3}
-    assert result.weights.tolist() == [4, 3, -1, -1, 0, 0, 0, 0] and result.slots[0].tolist() == [1, 2, 0, 0, 5, 6, 7, 8]
+    assert result.weights.tolist() == [4, 3, -1, -1, 0, 0, 0, 0]
+    assert result.slots[0].tolist() == [1, 2, 0, 0, 5, 6, 7, 8]
 
 
 def test_inactive_only_candidates_exclude_just_dropped():
@@ -189,7 +193,7 @@ def test_inactive_only_candidates_exclude_just_dropped():
     assert positions(result.mask) == {0, 1, 6, 7}  # best inactive: 7 (4), 6 (3)
 
 
-# --- 7. grown weight value ----------------------------------------------------------------------------------------
+# --- 7. grown weight value ----------------------------------------------------------------------------------
 
 
 def test_tf1_grow_init_array_and_jaxpruner_unchanged():
@@ -204,7 +208,7 @@ def test_tf1_grow_init_array_and_jaxpruner_unchanged():
         drop_grow(MASK6, W6, W6, np.abs(grads), 0.5, convention="jaxpruner", grow_init=0.1)
 
 
-# --- 8. optimizer state after regrowth ----------------------------------------------------------------------------
+# --- 8. optimizer state after regrowth ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -228,7 +232,7 @@ def test_optimizer_state_and_weights_after_regrowth(name, slot_after, weights_af
     assert result.weights.tolist() == weights_after
 
 
-# --- the spec functions compose as drop_grow does ---------------------------------------------------------------
+# --- the spec functions compose as drop_grow does -----------------------------------------------------------
 
 
 def test_drop_set_and_grow_set_compose_to_drop_grow():
@@ -250,7 +254,7 @@ def test_score_drop_masks_only_under_tf_conventions():
     assert score_drop(mask, weights, "rigl_torch").tolist()[:2] == [2, 3]
 
 
-# --- inputs: dtypes, immutability, bad input -----------------------------------------------------------------------
+# --- inputs: dtypes, immutability, bad input ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("dtype", [bool, np.float32, np.uint8, np.int64])
@@ -279,7 +283,9 @@ def test_non_finite_inputs_are_named(which, bad):
     arrays = {"weights": W6.copy(), "drop_scores": W6.copy(), "grow_scores": GROW6.copy(), "slots[0]": np.zeros(8, f32)}
     arrays[which][3] = bad
     with pytest.raises(ValueError, match=rf"{which.replace('[', '.').replace(']', '.')} contains"):
-        drop_grow(MASK6, arrays["weights"], arrays["drop_scores"], arrays["grow_scores"], 0.5, slots=(arrays["slots[0]"],))
+        drop_grow(
+            MASK6, arrays["weights"], arrays["drop_scores"], arrays["grow_scores"], 0.5, slots=(arrays["slots[0]"],)
+        )
 
 
 def test_shape_mismatches_are_named():

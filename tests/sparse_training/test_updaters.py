@@ -38,7 +38,7 @@ def positions(mask):
     return set(np.flatnonzero(mask).tolist())
 
 
-# --- the updaters reproduce the frameworks' own updates ---------------------------------------------------
+# --- the updaters reproduce the frameworks' own updates -----------------------------------------------------
 
 
 def test_rigl_tf1_reproduces_every_tf1_rigl_case():
@@ -47,21 +47,25 @@ def test_rigl_tf1_reproduces_every_tf1_rigl_case():
     for params, a in cases:
         assert not params["reinit_when_same"]  # RigL's generic_mask_update never re-initialises regrown ones
         updater = RigL("tf1", initial_acc_scale=params["initial_acc_scale"], grow_init=params["grow_init"])
-        (result,) = updater.update([LayerState(a["mask"], a["weights"], (a["slot"],))], drop_fraction=a["drop_fraction"], grads=[a["grad"]])
+        layer = LayerState(a["mask"], a["weights"], (a["slot"],))
+        (result,) = updater.update([layer], drop_fraction=a["drop_fraction"], grads=[a["grad"]])
         assert np.array_equal(result.mask, a["expected_mask"])
-        assert np.array_equal(result.weights, a["expected_weights"]) and np.array_equal(result.slots[0], a["expected_slot"])
+        assert np.array_equal(result.weights, a["expected_weights"])
+        assert np.array_equal(result.slots[0], a["expected_slot"])
 
 
 def test_tf1_static_and_snfs_reproduce_their_tf1_cases():
     for params, a in suite_cases("tf1_update", "static"):
-        (result,) = TF1Static("tf1").update([LayerState(a["mask"], a["weights"], (a["slot"],))], drop_fraction=a["drop_fraction"])
+        layer = LayerState(a["mask"], a["weights"], (a["slot"],))
+        (result,) = TF1Static("tf1").update([layer], drop_fraction=a["drop_fraction"])
         assert np.array_equal(result.mask, a["expected_mask"]) and np.array_equal(result.weights, a["expected_weights"])
     for params, a in suite_cases("tf1_update", "snfs"):
         if params["reinit_when_same"]:
             continue  # four cases drive _get_update_op with reinit_when_same=True, which SNFS never does
         updater = SNFS("tf1")
         updater.ema = [a["ema"]]  # the suite gives the EMA the TF graph held
-        (result,) = updater.update([LayerState(a["mask"], a["weights"], (a["slot"],))], drop_fraction=a["drop_fraction"])
+        layer = LayerState(a["mask"], a["weights"], (a["slot"],))
+        (result,) = updater.update([layer], drop_fraction=a["drop_fraction"])
         assert np.array_equal(result.mask, a["expected_mask"]) and np.array_equal(result.slots[0], a["expected_slot"])
 
 
@@ -96,7 +100,7 @@ def test_set_draws_one_uniform_array_per_layer_in_order():
         SET("paper").update(layers, drop_fraction=0.5)
 
 
-# --- RigL gradient accumulation (rigl-torch grad_accumulation_n) -----------------------------------------------
+# --- RigL gradient accumulation (rigl-torch grad_accumulation_n) --------------------------------------------
 
 
 def test_rigl_averages_the_last_n_observed_gradients():
@@ -142,7 +146,7 @@ def test_tf1_grow_init_names():
         RigL("tf1", grow_init="initial_value")
 
 
-# --- SNFS -----------------------------------------------------------------------------------------------------------
+# --- SNFS ---------------------------------------------------------------------------------------------------
 
 
 def test_snfs_ema_is_tf_assign_moving_average_in_float32():
@@ -162,7 +166,7 @@ def test_snfs_needs_observed_gradients():
         SNFS("paper").update([LayerState(np.ones(4, bool), np.ones(4, f32))], drop_fraction=0.5)
 
 
-# --- TF1's static variant --------------------------------------------------------------------------------------------
+# --- TF1's static variant -----------------------------------------------------------------------------------
 
 
 def test_tf1_static_keeps_the_mask_and_reinitialises_the_weakest():
@@ -174,7 +178,7 @@ def test_tf1_static_keeps_the_mask_and_reinitialises_the_weakest():
     assert result.weights.tolist() == [4, -3, 0, 0, 0, 0, 0, 0] and result.slots[0].tolist() == [1, 2, 0, 0, 5, 6, 7, 8]
 
 
-# --- SNFS with redistribution ------------------------------------------------------------------------------------------
+# --- SNFS with redistribution -------------------------------------------------------------------------------
 
 
 def test_redistribution_follows_mean_momentum_and_keeps_the_total():
@@ -205,7 +209,7 @@ def test_largest_remainder(total, weights, capacity, expected):
     assert largest_remainder(total, np.array(weights, float), np.array(capacity)).tolist() == expected
 
 
-# --- gradual magnitude pruning ---------------------------------------------------------------------------------------------
+# --- gradual magnitude pruning ------------------------------------------------------------------------------
 
 
 def test_gmp_cubic_schedule_and_pruning():
@@ -225,10 +229,11 @@ def test_gmp_bad_input():
     with pytest.raises(ValueError, match="final_sparsity must lie in"):
         GradualMagnitudePruning(1.0, begin_step=0, end_step=10)
     with pytest.raises(ValueError, match="2 values for 1 layers"):
-        GradualMagnitudePruning([0.5, 0.9], begin_step=0, end_step=10).update([LayerState(np.ones(4, bool), np.ones(4, f32))])
+        gmp = GradualMagnitudePruning([0.5, 0.9], begin_step=0, end_step=10)
+        gmp.update([LayerState(np.ones(4, bool), np.ones(4, f32))])
 
 
-# --- SNIP, static, dense ----------------------------------------------------------------------------------------------------
+# --- SNIP, static, dense ------------------------------------------------------------------------------------
 
 
 def test_snip_global_and_per_layer():
@@ -251,7 +256,7 @@ def test_fixed_mask_updaters_change_nothing(updater):
     assert result.weights is not layer.weights and result.n_drop == 0 and not result.grown.any()
 
 
-# --- bad input ------------------------------------------------------------------------------------------------------------------
+# --- bad input ----------------------------------------------------------------------------------------------
 
 
 def test_layer_state_and_updater_input_checks():
