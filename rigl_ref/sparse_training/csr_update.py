@@ -1,0 +1,236 @@
+"""The fast drop/grow update of one CSR layer: the truly sparse twin of :func:`rigl_ref.drop_grow`.
+
+Same step for step as the spec layer (``drop_grow.py``), but on a :class:`~rigl_ref.sparse.CSRWeight`
+and arrays aligned with its data (optimizer slots), never building a dense weight, mask or gradient:
+
+* k and |I_grow| come from the spec functions :func:`drop_count` and :func:`grow_count`;
+* drop: the drop score of an active entry is ``|w|`` (``|mask * w|`` and ``|w|`` agree: an inactive
+  position of a CSR weight has no stored value, i.e. the dense equivalent holds 0 there, score 0); the
+  kept set theta \\ I_drop is ranked with the project's tie rule (higher score, then lower flat index);
+* grow: RigL ranks ``|gradient|`` block by block with :func:`rigl_ref.kernels.grow_topk` from a layer's
+  :class:`~rigl_ref.sparse.GrowthInputs` (``growth=``); SET and other methods pass dense scores
+  (``grow_scores=``, e.g. the spec's ``rng.random(shape)`` draw: one transient dense array per layer, which
+  keeps SET bit-identical to the spec layer; acceptable while a layer's dense size fits in memory);
+* rebuild: :func:`rigl_ref.sparse.rebuild`, then the convention's weight and slot writes.
+
+Every convention field of the presets is implemented exactly, on the dense equivalent "zeros outside the
+pattern" (the only state a truly sparse layer has):
+
+* ``drop_ranking="all_positions"`` (tf1/tf2/rigl_torch): inactive positions compete with score 0, so when
+  fewer active weights than kept places have a positive magnitude, the remaining places go to the
+  zero-score positions (active zero weights *and* inactive positions) in flat-index order; an inactive
+  position kept this way becomes active with value 0 and is not a new connection (TF1 semantics);
+* ``drop_ranking="inactive_lifted_below_min"`` (jaxpruner): inactive positions rank below every active one;
+  they are kept only when the kept count exceeds the active count (an empty layer keeps one), lowest flat
+  index first;
+* ``grow_candidates``: "not_kept" and "not_kept_lifted_below_min" are the same set exclusion (the lift
+  puts kept positions below every candidate, and there are always enough candidates); the lifted form only
+  differs when float32 absorbs the ``- 1`` (grow scores >= 2**24), where the spec raises and this code
+  does not check; "kept_lifted_above_max" (jaxpruner) equals the exclusion unless float32 absorbs the
+  ``+ 1e-5`` (max score >= 256): that case raises ``NotImplementedError`` naming the field;
+  "inactive_only" excludes the old pattern as well.
+
+References: Evci et al. 2020, Algorithm 1; ``docs/conventions.md``; ``docs/sparse_substrate.md``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from rigl_ref.kernels import grow_topk, sddmm
+from rigl_ref.sparse import CSRWeight, GrowthInputs, rebuild
+from rigl_ref.sparse_training.conventions import get_convention
+from rigl_ref.sparse_training.drop_grow import JAXPRUNER_EPS, drop_count, grow_count
+from rigl_ref.validate import check_finite
+
+GROW_BLOCK = (64, 1024)  # rows x columns of the gradient block of grow_topk (the values do not depend on it)
+
+
+class CSRUpdate(NamedTuple):
+    """One layer's CSR drop/grow outcome; position sets are sorted row-major flat indices.
+
+    ``dropped``/``grown``: active before and not after / the reverse (truly new); ``regrown``: in I_drop
+    and picked again by the grow step; ``reinitialized``: positions whose weight got the grow value and
+    whose slots were reset; ``n_drop`` = |I_drop|. ``slots`` are aligned with ``weight.data``.
+    """
+
+    weight: CSRWeight
+    slots: tuple
+    dropped: np.ndarray
+    grown: np.ndarray
+    regrown: np.ndarray
+    reinitialized: np.ndarray
+    n_drop: int
+
+
+def csr_drop_grow(
+    weight: CSRWeight,
+    drop_fraction: float,
+    *,
+    growth: GrowthInputs | None = None,
+    growth_scale: float = 1.0,
+    grow_scores=None,
+    convention="paper",
+    reinit_when_same: bool | None = None,
+    grow_init: float = 0.0,
+    slots=(),
+    slot_init: float = 0.0,
+) -> CSRUpdate:
+    """One drop/grow update of one CSR layer, equal to ``rigl_ref.drop_grow`` on the dense equivalents.
+
+    Args:
+        weight: the layer's CSR weight (not modified).
+        drop_fraction: f_decay(t), as for ``drop_grow``.
+        growth: RigL: the recorded factors of the dense gradient; scores are ``|growth_scale * G|``
+            (``growth_scale = 1/n`` for rigl-torch's mean over n concatenated batches).
+        grow_scores: instead of ``growth``: dense grow scores of the weight's shape (SET's uniform draw).
+        convention, reinit_when_same, grow_init, slot_init: as for ``drop_grow`` (scalars here).
+        slots: optimizer state arrays aligned with ``weight.data``.
+    """
+    conv = get_convention(convention)
+    if (growth is None) == (grow_scores is None):
+        raise ValueError("pass exactly one of growth (RigL gradient factors) and grow_scores (dense scores)")
+    slots = tuple(np.asarray(s) for s in slots)
+    for i, s in enumerate(slots):
+        if s.shape != weight.data.shape:
+            raise ValueError(f"slots[{i}] has shape {s.shape}; arrays aligned with data need {weight.data.shape}")
+        check_finite(f"slots[{i}]", s)
+    for name, value in (("grow_init", grow_init), ("slot_init", slot_init)):
+        if np.ndim(value) != 0 or not np.isfinite(value):
+            raise ValueError(f"{name} must be a finite scalar for the CSR update, got {value!r}")
+    if conv.grown_weight == "unchanged" and grow_init != 0:
+        raise ValueError(f"convention {conv.name!r} leaves grown weights unchanged; grow_init must be 0, got {grow_init!r}")
+    check_finite("weight.data", weight.data)
+
+    old_flat = weight.active_flat_indices()
+    n_active, size = weight.nnz, weight.size
+    k = drop_count(n_active, drop_fraction, conv, size=size)
+    n_grow = grow_count(n_active, drop_fraction, conv, size=size)
+    kept_entries, kept_inactive = _kept_set(weight, old_flat, n_active - k, conv.drop_ranking)
+    kept_flat = np.union1d(old_flat[kept_entries], kept_inactive)
+    excluded = np.union1d(kept_flat, old_flat) if conv.grow_candidates == "inactive_only" else kept_flat
+    if growth is not None:
+        grown_flat = _grow_from_gradient(weight, growth, growth_scale, excluded, n_grow, conv)
+    else:
+        grown_flat = _grow_from_scores(weight, grow_scores, excluded, n_grow, conv)
+    return _write(weight, old_flat, kept_entries, kept_flat, grown_flat, slots, conv,
+                  reinit_when_same, grow_init, slot_init, n_drop=int(n_active - kept_entries.sum()))
+
+
+# --- drop: theta \ I_drop ------------------------------------------------------------------------------
+
+
+def _kept_set(weight: CSRWeight, old_flat: np.ndarray, n_keep: int, ranking: str):
+    """(kept old entries as a bool mask over entries, sorted inactive positions that are kept too)."""
+    score = np.abs(weight.data)
+    order = np.lexsort((old_flat, -score))  # higher |w| first, then lower flat index
+    kept = np.zeros(weight.nnz, dtype=bool)
+    if ranking == "all_positions":
+        positive = int(np.count_nonzero(score > 0))
+        if n_keep > positive:  # the remaining places go to zero-score positions, lowest flat index first
+            kept[order[:positive]] = True
+            zero_score = _lowest_outside(old_flat[order[:positive]], n_keep - positive, weight.size)
+            active = np.isin(zero_score, old_flat)
+            kept[np.searchsorted(old_flat, zero_score[active])] = True
+            return kept, zero_score[~active]
+    kept[order[: min(n_keep, weight.nnz)]] = True
+    inactive = np.zeros(0, dtype=np.int64)
+    if n_keep > weight.nnz:  # jaxpruner: an (almost) empty layer keeps inactive positions, lowest index first
+        inactive = _lowest_outside(old_flat, n_keep - weight.nnz, weight.size)
+    return kept, inactive
+
+
+def _lowest_outside(taken: np.ndarray, count: int, size: int) -> np.ndarray:
+    """The ``count`` smallest integers of ``[0, size)`` not in ``taken`` (the m-th one is
+    ``m + #{t in taken: t - rank(t) <= m}``), without enumerating the range."""
+    taken = np.sort(taken)
+    m = np.arange(min(count, size - len(taken)), dtype=np.int64)
+    return m + np.searchsorted(taken - np.arange(len(taken)), m, side="right")
+
+
+# --- grow: I_grow ------------------------------------------------------------------------------------------
+
+
+def _pattern(flat: np.ndarray, shape) -> tuple[np.ndarray, np.ndarray]:
+    """CSR (indptr, indices) of sorted flat positions (int64)."""
+    rows, cols = flat // max(shape[1], 1), flat % max(shape[1], 1)
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+    return indptr, cols.astype(np.int64)
+
+
+def _grow_from_gradient(weight, growth: GrowthInputs, scale, excluded, n_grow, conv) -> np.ndarray:
+    left, right = growth
+    if left.shape[0] != weight.shape[0] or right.shape[0] != weight.shape[1] or left.shape[1] != right.shape[1]:
+        raise ValueError(f"growth factors {left.shape} and {right.shape} do not match a weight of shape {weight.shape}")
+    if left.dtype != right.dtype:
+        raise ValueError(f"growth factors have different dtypes {left.dtype} and {right.dtype}")
+    check_finite("growth.row_factor", left)
+    check_finite("growth.col_factor", right)
+    scale = left.dtype.type(scale)
+    indptr, indices = _pattern(excluded, weight.shape)
+    flat, grad = grow_topk(left, right, indptr, indices, n_grow, scale, *GROW_BLOCK)
+    if conv.grow_candidates == "kept_lifted_above_max" and len(excluded):
+        kept_scores = np.abs(sddmm(indptr, indices, left, right) * scale)
+        top = max(kept_scores.max(), np.abs(grad[0]) if len(grad) else 0)
+        _check_jaxpruner_lift(top)
+    return np.sort(flat)
+
+
+def _grow_from_scores(weight, grow_scores, excluded, n_grow, conv) -> np.ndarray:
+    scores = check_finite("grow_scores", np.asarray(grow_scores))
+    if scores.shape != weight.shape:
+        raise ValueError(f"grow_scores has shape {scores.shape}, but the weight has shape {weight.shape}")
+    scores = scores.reshape(-1)
+    if conv.grow_candidates == "kept_lifted_above_max":
+        _check_jaxpruner_lift(scores.max(initial=0))
+    candidate = np.ones(scores.size, dtype=bool)
+    candidate[excluded] = False
+    flat = np.flatnonzero(candidate)
+    chosen = flat[np.argsort(-scores[flat], kind="stable")[:n_grow]]
+    return np.sort(chosen)
+
+
+def _check_jaxpruner_lift(max_score) -> None:
+    top = np.float32(max_score)
+    if np.float32(top + JAXPRUNER_EPS) == top:
+        raise NotImplementedError(
+            f"grow_candidates='kept_lifted_above_max': max(score) = {top!r} absorbs jaxpruner's + 1e-5 lift in "
+            "float32, so kept positions tie with candidates; only the dense spec layer (rigl_ref.drop_grow) "
+            "reproduces that tie"
+        )
+
+
+# --- write: theta <- (theta \ I_drop) U I_grow -----------------------------------------------------------
+
+
+def _write(weight, old_flat, kept_entries, kept_flat, grown_flat, slots, conv, reinit_when_same, grow_init,
+           slot_init, n_drop) -> CSRUpdate:
+    reinit = conv.reinit_when_same if reinit_when_same is None else bool(reinit_when_same)
+    picked = np.setdiff1d(grown_flat, kept_flat)  # I_grow
+    new_flat = np.union1d(kept_flat, picked)
+    keep = np.isin(old_flat, new_flat)  # kept entries and regrown ones carry their data and slots
+    extra = np.setdiff1d(new_flat, old_flat)  # positions that were inactive (value 0, slots 0)
+    rebuilt = rebuild(weight, keep, extra, grow_init=0.0, aligned=slots)
+    fresh = extra if conv.reset_scope == "newly_active" else np.setdiff1d(picked, old_flat)
+    regrown = np.intersect1d(picked, old_flat)
+    reinitialized = np.union1d(fresh, regrown) if reinit else fresh
+    where = np.searchsorted(rebuilt.weight.active_flat_indices(), reinitialized)
+    data = rebuilt.weight.data
+    if conv.grown_weight == "grow_init":
+        data[where] = grow_init
+    new_slots = tuple(rebuilt.aligned)
+    if conv.reset_slots_of_new:
+        for s in new_slots:
+            s[where] = slot_init
+    return CSRUpdate(
+        weight=rebuilt.weight,
+        slots=new_slots,
+        dropped=np.setdiff1d(old_flat, new_flat),
+        grown=extra,
+        regrown=regrown,
+        reinitialized=reinitialized,
+        n_drop=n_drop,
+    )
