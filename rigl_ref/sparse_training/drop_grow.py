@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from rigl_ref.sparse_training.conventions import Conventions, get_convention
-from rigl_ref.validate import check_finite, check_in_closed_unit_interval, check_same_shape
+from rigl_ref.validate import check_finite, check_in_closed_unit_interval, check_positive_int, check_same_shape
 
 # jaxpruner's SET.eps: the margin of its score lifts (sparse_trainers.py).
 JAXPRUNER_EPS = np.float32(1e-5)
@@ -119,6 +119,9 @@ def _jaxpruner_counts(n_active: int, size: int, drop_fraction: float) -> tuple[i
 
 
 def _jaxpruner_num_ones(size: int, sparsity: np.float32) -> int:
+    """jaxpruner's kept count at a float32 ``sparsity`` (``topk_mask_calculator``; also used for its initial
+    masks by ``distributions.active_count``): ``size`` if the sparsity is exactly 0, else
+    ``max(1, round_half_even(float32(size) * (1 - sparsity)))`` in float32."""
     if sparsity == 0:
         return size
     return max(1, int(np.round(np.float32(size) * (np.float32(1) - sparsity))))
@@ -127,7 +130,7 @@ def _jaxpruner_num_ones(size: int, sparsity: np.float32) -> int:
 def _size_for_jaxpruner(size, n_active: int) -> int:
     if size is None:
         raise ValueError("size (the number of positions of the layer) is required by the jaxpruner count rule")
-    size = _check_count("size", size)
+    size = check_positive_int("size", size)
     if n_active > size:
         raise ValueError(f"n_active={n_active} exceeds size={size}")
     return size
@@ -265,11 +268,14 @@ def drop_grow(
         A :class:`DropGrowResult`; the inputs are not modified.
 
     Raises:
-        ValueError: bad ``drop_fraction``, non-finite values, shape mismatches, a mask holding values
-            other than 0 and 1, an unknown convention.
+        ValueError: bad ``drop_fraction``, non-finite values, shape mismatches, an empty mask or one
+            holding values other than 0 and 1, an unknown convention, a grow-score lift that cannot
+            separate kept positions (TF's assertion), a non-zero ``grow_init`` under ``grown_weight="unchanged"``.
     """
     conv = get_convention(convention)
     old = check_mask(mask)
+    if old.size == 0:
+        raise ValueError(f"mask must have at least one position, got shape {old.shape}")
     weights = check_finite("weights", np.asarray(weights))
     check_same_shape("mask", old, "weights", weights)
     drop_scores = check_aligned("drop_scores", drop_scores, old)

@@ -91,6 +91,8 @@ def tf1_grow_init(grow_init, grad):
     if grow_init == "zeros":
         return 0.0
     match = re.match(r".*_(\d*\.?\d*)$", grow_init)
+    if match and match.group(1) in ("", "."):
+        raise ValueError(f"grow_init {grow_init!r} ends in '_' without a divisor")
     divisor = float(match.group(1)) if match else 1.0
     grad = np.asarray(grad)
     if grow_init.startswith("grad_scale"):
@@ -126,7 +128,7 @@ class Static(MaskUpdater):
 
 
 class Dense(MaskUpdater):
-    """Dense training: every mask is all ones and never changes."""
+    """Dense training: masks never change (give it all-ones masks; the paper's Dense baseline)."""
 
     method = "dense"
 
@@ -208,11 +210,10 @@ class RigL(SET):
         self._grow_init = grow_init
         tf1_grow_init(grow_init, np.zeros(1, np.float32))  # reject unknown names now
         self._history = deque(maxlen=self.grad_accumulation_n)
-        self._growth_grads = None
 
     def observe(self, grads) -> None:
         if self.grad_accumulation_n > 1:
-            self._history.append([np.array(g, copy=True) for g in grads])
+            self._history.append(_float_grads(grads))  # astype copies: later edits of grads do not leak in
 
     def update(
         self, layers, *, step: int = 0, drop_fraction: float = 0.0, grads=None, rng=None
@@ -263,7 +264,7 @@ class SNFS(SET):
         self.ema = None
 
     def observe(self, grads) -> None:
-        grads = [check_finite(f"grads[{i}]", np.asarray(g)) for i, g in enumerate(grads)]
+        grads = _float_grads(grads)
         if self.ema is None:
             self.ema = [np.zeros_like(g) for g in grads]
         self.ema = [ema - (ema - g) * g.dtype.type(1.0 - self.decay) for ema, g in zip(self.ema, grads)]
@@ -313,7 +314,7 @@ class SNFSRedistribution(MaskUpdater):
         self.buffers = None
 
     def observe(self, grads) -> None:
-        grads = [check_finite(f"grads[{i}]", np.asarray(g)) for i, g in enumerate(grads)]
+        grads = _float_grads(grads)
         if self.buffers is None:
             self.buffers = [np.zeros_like(g) for g in grads]
         self.buffers = [m * m.dtype.type(self.momentum) + g for m, g in zip(self.buffers, grads)]
@@ -445,6 +446,12 @@ class SNIP(MaskUpdater):
 def _keep_best(scores: np.ndarray, n_keep: int) -> np.ndarray:
     mask = np.ones(scores.shape, dtype=bool)
     return drop_set(mask, scores, scores.size - n_keep, "paper").kept
+
+
+def _float_grads(grads) -> list[np.ndarray]:
+    """Finite copies of the gradients, integers as float64 (a float dtype is kept and sets the arithmetic)."""
+    arrays = [np.asarray(g) for g in grads]
+    return [check_finite(f"grads[{i}]", g.astype(np.result_type(g.dtype, np.float32))) for i, g in enumerate(arrays)]
 
 
 def _layers(layers) -> list[LayerState]:

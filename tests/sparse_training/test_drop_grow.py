@@ -305,10 +305,18 @@ def test_mask_values_other_than_zero_and_one(bad_value):
         drop_grow(mask, W6, W6, GROW6, 0.5)
 
 
+def test_empty_layer_is_refused():
+    empty = np.zeros((0, 3), dtype=f32)
+    with pytest.raises(ValueError, match=r"mask must have at least one position, got shape \(0, 3\)"):
+        drop_grow(empty, empty, empty, empty, 0.5, convention="tf1")
+
+
 def test_unknown_convention_and_missing_size():
     with pytest.raises(ValueError, match="unknown convention 'torch'"):
         drop_grow(MASK6, W6, W6, GROW6, 0.5, convention="torch")
     with pytest.raises(ValueError, match="size"):
         drop_count(3, 0.5, "jaxpruner")
+    with pytest.raises(ValueError, match="size must be a positive integer, got 0"):
+        drop_count(0, 0.5, "jaxpruner", size=0)
     with pytest.raises(ValueError, match="n_active must be a non-negative integer"):
         drop_count(-1, 0.5)

@@ -140,6 +140,8 @@ def test_tf1_grow_init_names():
     assert tf1_grow_init("grad_scale", grad).tolist() == [-3, 0, 2]
     assert tf1_grow_init("grad_scale_0.5", grad).tolist() == [-6, 0, 4]
     assert tf1_grow_init("grad_sign_2", grad).tolist() == [-0.5, 0, 0.5]
+    with pytest.raises(ValueError, match="without a divisor"):
+        tf1_grow_init("grad_scale_", grad)
     with pytest.raises(ValueError, match="unknown grow_init 'random_normal'"):
         tf1_grow_init("random_normal", grad)
     with pytest.raises(ValueError, match="unknown grow_init"):
