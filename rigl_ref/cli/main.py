@@ -16,7 +16,7 @@ import sys
 from rigl_ref._version import __version__
 
 # Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("data", "flops", "conformance")
+SUBCOMMANDS = ("train", "report", "data", "flops", "conformance")
 
 
 class UserError(Exception):

@@ -1,0 +1,209 @@
+"""The training loop: Algorithm 1 of RigL with the selected convention's timing.
+
+One iteration consumes one batch::
+
+    forward, loss, backward on the batch (recording growth inputs for RigL)
+    if the method's update REPLACES the weight step (RigL in the paper/TF1/rigl-torch; RigL and SET in
+    jaxpruner) and the predicate fires at the current clock:
+        update the masks from this batch's gradient       # no weight step, the step counter stays
+    else:
+        weight step with lr(t);  t <- t + 1
+        if the update FOLLOWS the weight step (SET/SNFS/static in TF1, everything in TF2) and the
+        predicate fires at the clock read after the step:
+            update the masks
+
+The clock the predicate and the drop-fraction schedule read is the convention's ``step_origin``:
+``iterations_before`` (the iteration's 0-based index), ``iterations_after`` (index + 1, rigl-torch) or
+``global_step`` (weight steps done, read before the step when the update replaces it and after it when
+the update follows). A run lasts T = epochs x batches-per-epoch on that clock (for ``global_step``, T weight
+steps, so every RigL update consumes one extra batch: the ΔT + 1 of the paper's FLOPs formula).
+T_end = ``end_fraction`` x T. The learning rate reads the weight-step counter t.
+
+Everything is a function of the seed and the counters, so a run resumed from a checkpoint replays the
+uninterrupted run bit for bit (batch order of epoch e: ``default_rng([seed, e])``, see ``rigl_ref.data``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from rigl_ref.autograd import softmax_cross_entropy
+from rigl_ref.data import batches, batches_per_epoch, to_float32
+from rigl_ref.sparse import CSRWeight
+from rigl_ref.sparse_training.conventions import get_convention
+from rigl_ref.train.config import RunConfig
+from rigl_ref.train.methods import make_method
+from rigl_ref.train.setup import build_model, make_lr, make_optimizer
+
+EVAL_BATCH = 1000
+
+
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite."""
+
+
+class Trainer:
+    """All state of one run: model, optimizer, mask-update method and the counters."""
+
+    def __init__(self, config: RunConfig, dataset):
+        self.config, self.dataset = config, dataset
+        self.convention = get_convention(config.convention)
+        self.flatten = config.model != "lenet5"
+        self.per_epoch = batches_per_epoch(dataset.n_train, config.batch_size)
+        self.total = config.epochs * self.per_epoch
+        self.t_end = max(1, int(config.end_fraction * self.total))
+        self.model, self.sparsities = build_model(config, dataset)
+        self.optimizer = make_optimizer(config)
+        self.lr = make_lr(config, self.total)
+        self.method = make_method(config, self.convention, self.total, self.t_end, self.sparsities)
+        self.replaces = self.method.updates and self.convention.replaces_weight_step(config.method)
+        self.iteration = 0  # batches consumed
+        self.step = 0  # weight steps done (t)
+        self.best_accuracy = None
+        self.last_accuracy = None
+        self.initial_connectivity = self.model.input_connectivity()
+
+    # ------------------------------------------------------------------ clocks
+    def clock(self) -> int:
+        """The counter the update predicate and the drop-fraction schedule read (``step_origin``)."""
+        origin = self.convention.step_origin
+        if origin == "iterations_before":
+            return self.iteration
+        if origin == "iterations_after":
+            return self.iteration + 1
+        return self.step  # global_step: already incremented when read after the weight step
+
+    def progress(self) -> int:
+        """Position on the run-length clock (T = ``self.total``)."""
+        return self.step if self.convention.step_origin == "global_step" else self.iteration
+
+    @property
+    def done(self) -> bool:
+        return self.progress() >= self.total
+
+    # ------------------------------------------------------------------ one iteration
+    def next_batch(self):
+        epoch, index = divmod(self.iteration, self.per_epoch)
+        return next(batches(self.dataset.train_x, self.dataset.train_y, self.config.batch_size,
+                            seed=self.config.seed, epoch=epoch, start_batch=index, flatten=self.flatten))
+
+    def train_iteration(self) -> dict:
+        """Run one iteration; return its metrics record."""
+        x, y = self.next_batch()
+        update_now = self.replaces and self.method.is_update(self.clock())
+        for layer in self.model.sparse_layers().values():
+            layer.record_growth_inputs = self.method.records_growth_inputs or self.method.name == "snfs"
+        params = self.model.parameters()
+        for tensor in params.values():
+            tensor.grad = None
+        logits = self.model(x)
+        loss = softmax_cross_entropy(logits, y)
+        loss_value = float(loss.value)
+        if not math.isfinite(loss_value):
+            raise TrainingDiverged(f"loss became {loss_value} at step {self.step} (iteration {self.iteration})")
+        loss.backward()
+        self.method.observe(self.model)
+        record = {
+            "iteration": self.iteration + 1, "step": self.step,
+            "epoch": round((self.iteration + 1) / self.per_epoch, 6),
+            "loss": loss_value, "train_accuracy": float(np.mean(np.argmax(logits.value, axis=1) == y)),
+        }
+        if update_now:
+            fraction = self.method.drop_fraction(self.clock())
+            counts = self.method.update(self.model, self.optimizer, self.clock(), fraction)
+        else:
+            lr = self.lr(self.step)
+            self.optimizer.step({k: t.value for k, t in params.items()}, {k: t.grad for k, t in params.items()}, lr)
+            self.step += 1
+            record.update(step=self.step, lr=lr)
+            counts = None
+            if self.method.updates and not self.replaces and self.method.is_update(self.clock()):
+                fraction = self.method.drop_fraction(self.clock())
+                counts = self.method.update(self.model, self.optimizer, self.clock(), fraction)
+        self.iteration += 1
+        if counts is not None:
+            record.update(mask_update=True, drop_fraction=fraction, changes=counts)
+        record["nnz"] = self.model.nnz()
+        return record
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self) -> tuple[float, float]:
+        """Test loss and accuracy (batches of 1000, no gradient recorded)."""
+        data = self.dataset
+        losses, correct = 0.0, 0
+        for start in range(0, data.n_test, EVAL_BATCH):
+            x = to_float32(data.test_x[start : start + EVAL_BATCH])
+            y = data.test_y[start : start + EVAL_BATCH]
+            if self.flatten:
+                x = x.reshape(len(x), -1)
+            logits = self.model(x).value
+            shifted = logits - logits.max(axis=1, keepdims=True)
+            log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            losses += float(-log_probs[np.arange(len(y)), y].sum())
+            correct += int((np.argmax(logits, axis=1) == y).sum())
+        accuracy = correct / data.n_test
+        self.last_accuracy = accuracy
+        self.best_accuracy = accuracy if self.best_accuracy is None else max(self.best_accuracy, accuracy)
+        return losses / data.n_test, accuracy
+
+    def should_evaluate(self) -> bool:
+        interval = self.config.eval_interval
+        if self.done:
+            return True
+        return self.iteration % (interval or self.per_epoch) == 0
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> tuple[dict, dict]:
+        """Every array and number the run needs to continue bit for bit."""
+        arrays = {}
+        for name, layer in self.model.layers.items():
+            if name in self.model.sparse_layers():
+                w = layer.weight
+                arrays.update({f"model/{name}/indptr": w.indptr, f"model/{name}/indices": w.indices,
+                               f"model/{name}/data": w.data})
+            else:
+                arrays[f"model/{name}/weight"] = layer.weight.value
+            arrays[f"model/{name}/bias"] = layer.bias.value
+        arrays.update({f"optimizer/{k}": v for k, v in self.optimizer.state_arrays().items()})
+        method_arrays, method_meta = self.method.state()
+        arrays.update({f"method/{k}": v for k, v in method_arrays.items()})
+        if self.initial_connectivity is not None:
+            arrays["connectivity/initial"] = self.initial_connectivity
+            arrays["connectivity/final"] = self.model.input_connectivity()
+        meta = {
+            "iteration": self.iteration, "step": self.step, "optimizer_iterations": self.optimizer.iterations,
+            "best_accuracy": self.best_accuracy, "last_accuracy": self.last_accuracy, "method": method_meta,
+        }
+        return arrays, meta
+
+    def load_state(self, arrays: dict, meta: dict) -> None:
+        """Restore :meth:`state` (the model was built from the same config, so shapes agree)."""
+        try:
+            for name, layer in self.model.layers.items():
+                if name in self.model.sparse_layers():
+                    layer.set_weight(CSRWeight(arrays[f"model/{name}/indptr"], arrays[f"model/{name}/indices"],
+                                               arrays[f"model/{name}/data"], layer.weight.shape))
+                else:
+                    _restore(layer.weight, arrays[f"model/{name}/weight"], f"{name}.weight")
+                _restore(layer.bias, arrays[f"model/{name}/bias"], f"{name}.bias")
+            self.optimizer.load_state_arrays(
+                {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")},
+                meta["optimizer_iterations"])
+            self.method.load_state({k[len("method/"):]: v for k, v in arrays.items() if k.startswith("method/")},
+                                   meta["method"])
+            if "connectivity/initial" in arrays:
+                self.initial_connectivity = arrays["connectivity/initial"]
+            self.iteration, self.step = int(meta["iteration"]), int(meta["step"])
+            self.best_accuracy, self.last_accuracy = meta["best_accuracy"], meta["last_accuracy"]
+        except KeyError as missing:
+            raise ValueError(f"corrupt checkpoint: entry {missing} is missing") from None
+
+
+def _restore(tensor, value, name: str) -> None:
+    value = np.asarray(value)
+    if value.shape != tensor.value.shape or value.dtype != tensor.value.dtype:
+        raise ValueError(f"corrupt checkpoint: {name} has {value.dtype} {value.shape}, "
+                         f"the model needs {tensor.value.dtype} {tensor.value.shape}")
+    tensor.value[...] = value

@@ -1,0 +1,147 @@
+"""A run directory: start or resume a run, drive the loop, write every output file.
+
+Files written into the run directory::
+
+    config.toml           the effective configuration (written first; ``--resume`` reads it back)
+    metrics.jsonl         one line per logged iteration (see ``rigl_ref.train.metrics``)
+    checkpoint.json/.npz  the latest checkpoint (atomic; every ``checkpoint_interval`` iterations and at the end)
+    summary.json          final and best test accuracy, per-layer sparsity and nnz, FLOPs, wall time
+    curves.png, connectivity.png
+
+A directory that already holds a run is never overwritten unless ``force=True`` (then only the files
+above are replaced). A NaN/Inf loss stops the run with :class:`TrainingDiverged`; the last checkpoint
+written before it is kept as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from rigl_ref.train.checkpoint import RECORD, has_checkpoint, load_checkpoint, save_checkpoint
+from rigl_ref.train.config import RunConfig, config_to_toml, load_config, save_config
+from rigl_ref.train.files import write_atomic
+from rigl_ref.train.loop import Trainer
+from rigl_ref.train.metrics import MetricsLog, read_metrics, truncate_metrics
+from rigl_ref.train.plots import plot_connectivity, plot_curves
+from rigl_ref.train.setup import load_data
+from rigl_ref.train.summary import make_summary
+
+RUN_FILES = ("config.toml", "metrics.jsonl", "summary.json", "curves.png", "connectivity.png", RECORD)
+
+
+def default_run_dir(config: RunConfig) -> Path:
+    """``runs/<method>-<model>-<dataset>-s<sparsity>-seed<seed>``."""
+    return Path("runs") / f"{config.method}-{config.model}-{config.dataset}-s{config.sparsity:g}-seed{config.seed}"
+
+
+def _prepare_new_dir(run_dir: Path, force: bool) -> None:
+    existing = [name for name in RUN_FILES if (run_dir / name).exists()] if run_dir.is_dir() else []
+    if existing and not force:
+        raise ValueError(
+            f"{str(run_dir)!r} already holds a run ({', '.join(existing)}); use --resume {run_dir} to continue "
+            f"it, --force to overwrite its results, or --out to choose another directory"
+        )
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"output directory {str(run_dir)!r} exists and is not a directory")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name in existing:
+        (run_dir / name).unlink()
+    for old in run_dir.glob("checkpoint-*.npz"):
+        old.unlink()
+
+
+def start_run(config: RunConfig, run_dir, *, force: bool = False, progress: bool = True, out=sys.stdout) -> dict:
+    """Train a new run in ``run_dir``; return the summary."""
+    run_dir = Path(run_dir)
+    dataset = load_data(config)  # fail on missing data before touching the directory
+    _prepare_new_dir(run_dir, force)
+    save_config(config, run_dir / "config.toml")
+    print(f"# rigl-ref train -> {run_dir}\n# effective configuration:\n{config_to_toml(config)}", file=out)
+    trainer = Trainer(config, dataset)
+    return _drive(trainer, run_dir, progress=progress, out=out, elapsed=0.0)
+
+
+def resume_run(run_dir, *, progress: bool = True, out=sys.stdout) -> dict:
+    """Continue the run in ``run_dir`` from its checkpoint; the result equals an uninterrupted run's."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run directory {str(run_dir)!r} does not exist")
+    config = load_config(run_dir / "config.toml")
+    if not has_checkpoint(run_dir):
+        raise ValueError(f"{str(run_dir)!r} has no checkpoint to resume from (no {RECORD})")
+    arrays, meta = load_checkpoint(run_dir)
+    trainer = Trainer(config, load_data(config))
+    trainer.load_state(arrays, meta)
+    truncate_metrics(run_dir / "metrics.jsonl", trainer.iteration)
+    print(f"# rigl-ref train: resuming {run_dir} at iteration {trainer.iteration} (step {trainer.step})", file=out)
+    return _drive(trainer, run_dir, progress=progress, out=out, elapsed=float(meta.get("elapsed", 0.0)))
+
+
+def _checkpoint(trainer: Trainer, run_dir: Path, elapsed: float) -> None:
+    arrays, meta = trainer.state()
+    meta["elapsed"] = elapsed
+    save_checkpoint(run_dir, arrays, meta, tag=trainer.iteration)
+
+
+def _drive(trainer: Trainer, run_dir: Path, *, progress: bool, out, elapsed: float) -> dict:
+    config = trainer.config
+    started = time.perf_counter() - elapsed
+    bar = tqdm(total=trainer.total, initial=trainer.progress(), disable=not progress, unit="step",
+               dynamic_ncols=True, file=sys.stderr)
+    last_tick = time.perf_counter()
+    with MetricsLog(run_dir / "metrics.jsonl") as log:
+        while not trainer.done:
+            record = trainer.train_iteration()
+            if trainer.should_evaluate():
+                record["test_loss"], record["test_accuracy"] = trainer.evaluate()
+            if (trainer.iteration % config.log_interval == 0 or record.get("mask_update")
+                    or "test_accuracy" in record or trainer.done):
+                log.write(record)
+            if trainer.iteration % config.checkpoint_interval == 0 or trainer.done:
+                _checkpoint(trainer, run_dir, time.perf_counter() - started)
+            now = time.perf_counter()
+            bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['train_accuracy']:.2f}",
+                            drop=f"{trainer.method.drop_fraction(trainer.clock()):.3f}",
+                            ms_step=f"{1000 * (now - last_tick):.1f}", refresh=False)
+            last_tick = now
+            bar.update(trainer.progress() - bar.n)
+    bar.close()
+    wall = time.perf_counter() - started
+    summary = make_summary(trainer, wall)
+    write_atomic(run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    render_plots(run_dir)
+    print(summary_text(summary), file=out)
+    return summary
+
+
+def render_plots(run_dir) -> None:
+    """(Re)draw ``curves.png`` and ``connectivity.png`` from the run's files."""
+    run_dir = Path(run_dir)
+    records = read_metrics(run_dir / "metrics.jsonl")
+    config = load_config(run_dir / "config.toml")
+    title = f"{config.method} {config.model} {config.dataset} S={config.sparsity:g} {config.distribution}"
+    plot_curves(records, run_dir / "curves.png", title=title)
+    arrays, _ = load_checkpoint(run_dir)
+    if "connectivity/initial" in arrays and arrays["connectivity/initial"].size == 784:
+        plot_connectivity(arrays["connectivity/initial"], arrays["connectivity/final"],
+                          run_dir / "connectivity.png", title=f"input layer, {title}")
+
+
+def summary_text(summary: dict) -> str:
+    """A few readable lines of a ``summary.json``."""
+    lines = [
+        f"{summary['method']} on {summary['model']} / {summary['dataset']}: test accuracy "
+        f"final {summary['final_test_accuracy']:.4f}, best {summary['best_test_accuracy']:.4f}",
+        f"  sparsity {summary['overall_sparsity']:.4f} ({summary['total_nnz']} of {summary['total_weights']} weights)"
+        f"; FLOPs vs dense: training {summary['flops']['training_flops_ratio']:.3f}x, "
+        f"inference {summary['flops']['inference_flops_ratio']:.3f}x",
+        f"  {summary['steps']} steps ({summary['iterations']} batches) in {summary['wall_time_seconds']:.1f} s",
+    ]
+    for name, layer in summary["layers"].items():
+        lines.append(f"  {name:8s} {str(tuple(layer['shape'])):18s} nnz {layer['nnz']:8d}  sparsity {layer['sparsity']:.4f}")
+    return "\n".join(lines)

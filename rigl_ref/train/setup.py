@@ -1,0 +1,133 @@
+"""From a :class:`RunConfig` to the objects of a run: data, layer sparsities and masks, model, optimizer.
+
+Random streams (each a ``numpy.random.Generator`` derived from the run's ``seed``; nothing else is
+random): data order ``default_rng([seed, epoch])`` (``rigl_ref.data.batches``), masks
+``default_rng([seed, MASK_STREAM])``, initial weights ``default_rng([seed, WEIGHT_STREAM])``, SET's grow
+scores ``default_rng([seed, SET_STREAM, step, layer_index])`` (stateless, like TF1's step-seeded RNG, so
+a resumed run needs no RNG state). The stream ids are far above any epoch number.
+
+Which layers are sparse: every weight layer takes part in the distribution (ERK/ER/uniform at the
+overall sparsity S, ``rigl_ref.sparse_training.distributions``) unless ``first_layer``/``last_layer`` is
+``"dense"``. A layer whose sparsity comes out as 0 (ERK makes layers dense when their density would
+exceed 1) is built as a dense layer and takes no part in mask updates. Biases are always dense.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rigl_ref.autograd import softmax_cross_entropy
+from rigl_ref.data import batches, load_dataset
+from rigl_ref.nn.models import Model, architecture, hidden_widths
+from rigl_ref.optim import SGD, Adam, AdamW, make_lr_schedule
+from rigl_ref.sparse_training.distributions import DISTRIBUTION_ALIASES, active_counts, layer_sparsities
+from rigl_ref.sparse_training.masks import init_masks
+from rigl_ref.sparse_training.updaters import SNIP
+from rigl_ref.train.config import RunConfig
+
+MASK_STREAM, WEIGHT_STREAM, SET_STREAM, SNIP_STREAM = 1_000_001, 1_000_002, 1_000_003, 1_000_004
+SPARSE_METHODS = ("rigl", "set", "snfs", "static", "pruning", "snip")
+
+
+def stream(seed: int, stream_id: int, *more: int) -> np.random.Generator:
+    """The Generator of one named random stream of the run."""
+    return np.random.default_rng([seed, stream_id, *more])
+
+
+def load_data(config: RunConfig):
+    return load_dataset(config.dataset, data_dir=config.data_dir or None)
+
+
+def model_specs(config: RunConfig, dataset, *, width: float = 1.0):
+    return architecture(
+        config.model, input_shape=dataset.example_shape, num_classes=dataset.num_classes,
+        hidden=tuple(config.hidden), width=width,
+    )
+
+
+def target_sparsities(config: RunConfig, specs) -> dict[str, float]:
+    """Per-layer sparsity from the distribution, with the first/last-layer rules (0.0 = dense)."""
+    result = layer_sparsities(
+        [(s.name, s.framework_shape) for s in specs],
+        config.sparsity,
+        DISTRIBUTION_ALIASES.get(config.distribution, config.distribution),
+        first_layer_dense=config.first_layer == "dense",
+        last_layer_dense=config.last_layer == "dense",
+        convention=config.convention,
+    )
+    return {name: 0.0 if s is None else float(s) for name, s in result.items()}
+
+
+def small_dense_width(config: RunConfig, dataset) -> float:
+    """Largest width multiplier whose dense network has no more weights than the sparse one's active
+    connections (bisection over the multiplier; hidden widths are ``int(h * width)``)."""
+    specs = model_specs(config, dataset)
+    sparsities = target_sparsities(config, specs)
+    budget = sum(active_counts([(s.name, s.framework_shape) for s in specs], sparsities, config.convention).values())
+    low, high = 0.0, 1.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        weights = sum(s.size for s in model_specs(config, dataset, width=middle))
+        low, high = (middle, high) if weights <= budget else (low, middle)
+    return low
+
+
+def build_model(config: RunConfig, dataset):
+    """The initial model and its per-layer target sparsities (0.0 for dense layers)."""
+    flatten = config.model != "lenet5"
+    if config.method in ("dense", "small-dense"):
+        width = small_dense_width(config, dataset) if config.method == "small-dense" else 1.0
+        specs = model_specs(config, dataset, width=width)
+        model = Model(config.model, specs, {}, stream(config.seed, WEIGHT_STREAM))
+        return model, {s.name: 0.0 for s in specs}
+    specs = model_specs(config, dataset)
+    sparsities = target_sparsities(config, specs)
+    sparse_names = [name for name, s in sparsities.items() if s > 0.0]
+    if config.method == "pruning":  # start dense (CSR at density 1), prune towards the targets
+        masks = {name: np.ones(spec.framework_shape, bool) for spec in specs for name in [spec.name] if name in sparse_names}
+    elif config.method == "snip":
+        dense = Model(config.model, specs, {}, stream(config.seed, WEIGHT_STREAM))
+        return dense.sparsified(snip_masks(config, dataset, dense, sparsities, flatten)), sparsities
+    else:
+        drawn = init_masks([(s.name, s.framework_shape) for s in specs], sparsities, stream(config.seed, MASK_STREAM),
+                           config.convention)
+        masks = {name: drawn[name] for name in sparse_names}
+    return Model(config.model, specs, masks, stream(config.seed, WEIGHT_STREAM)), sparsities
+
+
+def snip_masks(config: RunConfig, dataset, dense: Model, sparsities, flatten: bool) -> dict:
+    """SNIP (Lee et al. 2019): connection sensitivity |w * dL/dw| of the dense initial network on one
+    training batch (data stream ``seed + SNIP_STREAM``), each layer keeping its distribution's count
+    (``rigl_ref.sparse_training.updaters.SNIP`` with ``scope="per_layer"`` at that layer's sparsity).
+    The sparse model then keeps exactly the initial values it scored (``Model.sparsified``).
+    """
+    x, y = next(batches(dataset.train_x, dataset.train_y, config.batch_size, seed=config.seed + SNIP_STREAM,
+                        flatten=flatten))
+    softmax_cross_entropy(dense(x), y).backward()
+    masks = {}
+    for spec in dense.specs:
+        if sparsities[spec.name] <= 0.0:
+            continue
+        weight = dense.layers[spec.name].weight
+        value, grad = weight.value, weight.grad
+        if spec.kind == "conv":  # OIHW -> (kh, kw, in, out)
+            value, grad = value.transpose(2, 3, 1, 0), grad.transpose(2, 3, 1, 0)
+        snip = SNIP(sparsities[spec.name], scope="per_layer", convention=config.convention)
+        masks[spec.name] = snip.initial_masks([value], [grad])[0]
+    return masks
+
+
+def make_optimizer(config: RunConfig):
+    if config.optimizer == "sgd":
+        nesterov = config.nesterov and config.momentum > 0
+        return SGD(momentum=config.momentum, nesterov=nesterov, weight_decay=config.weight_decay)
+    kind = Adam if config.optimizer == "adam" else AdamW
+    return kind(weight_decay=config.weight_decay)
+
+
+def make_lr(config: RunConfig, total_steps: int):
+    return make_lr_schedule(config.lr_schedule, config.lr, total_steps, milestones=config.lr_milestones,
+                            gamma=config.lr_gamma, warmup_steps=config.warmup_steps)
+
+
+__all__ = ["build_model", "make_optimizer", "make_lr", "load_data", "hidden_widths", "stream", "SPARSE_METHODS"]
