@@ -68,17 +68,35 @@ def csr_matmul(indptr, indices, data, dYT):
 def sddmm(indptr, indices, XT, dYT):
     """Weight gradient at the active entries only: ``out[p] = sum_b XT[i, b] * dYT[j, b]`` for entry
     ``p = (i, j)`` (sampled dense-dense matrix product, i.e. ``(XT @ dYT^T)`` at the pattern; sequential
-    batch order). For a sparse conv2d, ``XT`` is the output gradient and ``dYT`` the im2col columns."""
+    batch order). For a sparse conv2d, ``XT`` is the output gradient and ``dYT`` the im2col columns.
+
+    Each sum is one dependency chain that LLVM may not reassociate, so four entries of a row are summed
+    side by side (four independent chains sharing the loads of ``XT[i]``): about 2x faster, same values.
+    """
     out = np.empty(indices.shape[0], dtype=XT.dtype)
     zero = np.zeros(1, dtype=XT.dtype)[0]
+    batch = XT.shape[1]
     for i in range(indptr.shape[0] - 1):
         x = XT[i]
-        for p in range(indptr[i], indptr[i + 1]):
+        p, end = indptr[i], indptr[i + 1]
+        while p + 4 <= end:
+            g0, g1, g2, g3 = dYT[indices[p]], dYT[indices[p + 1]], dYT[indices[p + 2]], dYT[indices[p + 3]]
+            s0, s1, s2, s3 = zero, zero, zero, zero
+            for b in range(batch):
+                xb = x[b]
+                s0 += xb * g0[b]
+                s1 += xb * g1[b]
+                s2 += xb * g2[b]
+                s3 += xb * g3[b]
+            out[p], out[p + 1], out[p + 2], out[p + 3] = s0, s1, s2, s3
+            p += 4
+        while p < end:
             g = dYT[indices[p]]
             s = zero
-            for b in range(x.shape[0]):
+            for b in range(batch):
                 s += x[b] * g[b]
             out[p] = s
+            p += 1
     return out
 
 
