@@ -374,7 +374,8 @@ class GradualMagnitudePruning(MaskUpdater):
 
     s_t = s_f + (s_i - s_f) (1 - (t - t0) / (n dt))^3 for t0 <= t <= t0 + n dt (s_i before, s_f after),
     with ``begin_step`` = t0 and ``end_step`` = t0 + n dt. An update at step t keeps the
-    ``active_count(N, s_t)`` largest drop scores of each layer (fewer never come back).
+    ``distributions.active_count(N, s_t, convention)`` largest drop scores of each layer's active
+    connections (ties: the lower flat index stays); pruned connections never come back.
     """
 
     method = "pruning"
@@ -404,7 +405,7 @@ class GradualMagnitudePruning(MaskUpdater):
             raise ValueError(f"final_sparsity has {len(finals)} values for {len(layers)} layers")
         results = []
         for layer, final in zip(layers, finals):
-            target = active_count(layer.mask.size, self.sparsity_at(step, final), "tf1")
+            target = active_count(layer.mask.size, self.sparsity_at(step, final), self.convention)
             n = int(layer.mask.sum())
             scores = score_drop(layer.mask, layer.weights, self.convention)
             drop = drop_set(layer.mask, scores, max(n - target, 0), "paper")  # pruned connections never return
@@ -415,9 +416,10 @@ class GradualMagnitudePruning(MaskUpdater):
 class SNIP(MaskUpdater):
     """SNIP (Lee et al., 2019): one-shot mask from the connection sensitivity |w * dL/dw| at initialisation.
 
-    ``scope="global"`` (the paper's): keep the ``N - floor(s N)`` best scores over all layers together,
-    ranked in layer order then row-major (ties to the lower position); ``"per_layer"``: keep each layer's
-    ``N_l - floor(s N_l)`` best. The mask then stays fixed (:meth:`update` changes nothing).
+    ``scope="global"`` (the paper's): keep the ``active_count(N, s, convention)`` best scores over all
+    layers together (N - floor(s N) except under jaxpruner's rounding), ranked in layer order then
+    row-major (ties to the lower position); ``"per_layer"``: keep each layer's ``active_count(N_l, s)``
+    best. The mask then stays fixed (:meth:`update` changes nothing).
     """
 
     method = "snip"
@@ -436,9 +438,9 @@ class SNIP(MaskUpdater):
             raise ValueError(f"grads has {len(grads)} arrays for {len(weights)} layers")
         scores = [np.abs(w * check_aligned(f"grads[{i}]", g, w)) for i, (w, g) in enumerate(zip(weights, grads))]
         if self.scope == "per_layer":
-            return [_keep_best(s, active_count(s.size, self.sparsity, "tf1")) for s in scores]
+            return [_keep_best(s, active_count(s.size, self.sparsity, self.convention)) for s in scores]
         flat = np.concatenate([s.reshape(-1).astype(np.float64) for s in scores])
-        kept = _keep_best(flat, active_count(flat.size, self.sparsity, "tf1"))
+        kept = _keep_best(flat, active_count(flat.size, self.sparsity, self.convention))
         bounds = np.cumsum([0] + [s.size for s in scores])
         return [kept[a:b].reshape(s.shape) for a, b, s in zip(bounds[:-1], bounds[1:], scores)]
 

@@ -71,7 +71,7 @@ def test_updater_invariants(name, convention, network, fraction):
             jax_empty = conv.grow_count_rule == "refill_to_density" and not old.any() and name in DYNAMIC
             assert new.sum() == (1 if jax_empty else old.sum())
         if name == "pruning":
-            assert new.sum() == min(old.sum(), active_count(old.size, 0.75 * (1 - 0.5**3), "tf1"))
+            assert new.sum() == min(old.sum(), active_count(old.size, 0.75 * (1 - 0.5**3), convention))
             assert not result.grown.any()
         if conv.grown_weight == "grow_init":
             assert np.all(result.weights[result.reinitialized] == 0)
