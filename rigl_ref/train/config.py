@@ -72,7 +72,8 @@ class RunConfig:
     lr_gamma: float = 0.1  # "step": factor at each milestone
     warmup_steps: int = 0
     # ---- run
-    epochs: int = 10
+    augment_shift: int = 2  # random translations of training images by up to N pixels (0 = none)
+    epochs: int = 20
     batch_size: int = 100
     seed: int = 0
     eval_interval: int = 0  # evaluate on the test set every N steps (0 = once per epoch)
@@ -104,7 +105,7 @@ class RunConfig:
             )
         for name in ("update_interval", "grow_batches", "epochs", "batch_size", "log_interval", "checkpoint_interval"):
             check_positive_int(name, getattr(self, name))
-        for name in ("eval_interval", "warmup_steps", "seed"):
+        for name in ("eval_interval", "warmup_steps", "seed", "augment_shift"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")

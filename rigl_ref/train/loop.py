@@ -33,6 +33,7 @@ from rigl_ref.autograd import softmax_cross_entropy
 from rigl_ref.data import batches, batches_per_epoch, to_float32
 from rigl_ref.sparse import CSRWeight
 from rigl_ref.sparse_training.conventions import get_convention
+from rigl_ref.train.augment import random_shifts
 from rigl_ref.train.config import RunConfig
 from rigl_ref.train.methods import make_method
 from rigl_ref.train.setup import build_model, make_lr, make_optimizer
@@ -85,9 +86,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ one iteration
     def next_batch(self):
+        """The batch of the current iteration (epoch order from the seed), augmented if configured."""
         epoch, index = divmod(self.iteration, self.per_epoch)
-        return next(batches(self.dataset.train_x, self.dataset.train_y, self.config.batch_size,
-                            seed=self.config.seed, epoch=epoch, start_batch=index, flatten=self.flatten))
+        x, y = next(batches(self.dataset.train_x, self.dataset.train_y, self.config.batch_size,
+                            seed=self.config.seed, epoch=epoch, start_batch=index))
+        if self.config.augment_shift and x.ndim == 3:
+            x = random_shifts(x, self.config.augment_shift, seed=self.config.seed, iteration=self.iteration)
+        return (x.reshape(len(x), -1) if self.flatten else x), y
 
     def train_iteration(self) -> dict:
         """Run one iteration; return its metrics record."""

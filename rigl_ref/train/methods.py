@@ -29,6 +29,7 @@ import numpy as np
 
 from rigl_ref.sparse import GrowthInputs, rebuild
 from rigl_ref.sparse_training.drop_grow import top_k
+from rigl_ref.sparse_training.csr_update import csr_drop_grow
 from rigl_ref.sparse_training.distributions import active_count
 from rigl_ref.sparse_training.schedules import get_drop_fraction_schedule, make_update_schedule
 from rigl_ref.sparse_training.updaters import GradualMagnitudePruning
@@ -122,8 +123,6 @@ class DropGrow(_Scheduled):
                 ema += (np.float32(1) - self.decay) * (gradient - ema)  # shadow -= (1 - decay) * (shadow - g)
 
     def update(self, model, optimizer, clock: int, fraction: float) -> dict:
-        from rigl_ref.sparse_training.csr_update import csr_drop_grow
-
         counts = {}
         for index, (name, layer) in enumerate(model.sparse_layers().items()):
             param = f"{name}.weight"
@@ -131,14 +130,14 @@ class DropGrow(_Scheduled):
             grow = self._grow_source(index, name, layer, clock)
             result = csr_drop_grow(layer.weight, fraction, convention=self.convention, slots=slots, **grow)
             _install(layer, optimizer, param, result.weight, result.slots)
-            counts[name] = {"dropped": int(result.n_dropped), "grown": int(result.n_grown),
-                            "regrown": int(result.n_regrown)}
+            counts[name] = {"dropped": len(result.dropped), "grown": len(result.grown),
+                            "regrown": len(result.regrown)}
         return counts
 
     def _grow_source(self, index, name, layer, clock) -> dict:
         if self.name == "rigl":
             records = [record[name] for record in self.records]
-            return {"growth_inputs": GrowthInputs.concatenate(records), "scale": 1.0 / len(records)}
+            return {"growth": GrowthInputs.concatenate(records), "growth_scale": 1.0 / len(records)}
         if self.name == "set":
             rng = stream(self.seed, SET_STREAM, clock, index)
             return {"grow_scores": rng.random(layer.weight.shape)}
