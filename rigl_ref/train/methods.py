@@ -166,8 +166,10 @@ class GradualPruning(_Scheduled):
     """Gradual magnitude pruning from dense to each layer's target sparsity (drop only)."""
 
     def __init__(self, config, convention, total: int, sparsities: dict):
-        begin = int(config.pruning_begin_fraction * total)
-        end = max(begin + 1, int(config.pruning_end_fraction * total))
+        # begin and end on the ΔT grid, so that the last update lands on `end` and reaches the target
+        interval = config.update_interval
+        begin = interval * -(-int(config.pruning_begin_fraction * total) // interval)
+        end = begin + interval * max(1, (int(config.pruning_end_fraction * total) - begin) // interval)
         super().__init__("pruning", make_update_schedule("jaxpruner", frequency=config.update_interval,
                                                          begin_step=begin, end_step=end))
         self.convention = convention

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from rigl_ref.train.checkpoint import RECORD, has_checkpoint, load_checkpoint, save_checkpoint
 from rigl_ref.train.config import RunConfig, config_to_toml, load_config, save_config
 from rigl_ref.train.files import write_atomic
-from rigl_ref.train.loop import Trainer
+from rigl_ref.train.loop import Trainer, TrainingDiverged
 from rigl_ref.train.metrics import MetricsLog, read_metrics, truncate_metrics
 from rigl_ref.train.plots import plot_connectivity, plot_curves
 from rigl_ref.train.setup import load_data
@@ -96,7 +96,12 @@ def _drive(trainer: Trainer, run_dir: Path, *, progress: bool, out, elapsed: flo
     last_tick = time.perf_counter()
     with MetricsLog(run_dir / "metrics.jsonl") as log:
         while not trainer.done:
-            record = trainer.train_iteration()
+            try:
+                record = trainer.train_iteration()
+            except TrainingDiverged as error:
+                bar.close()
+                kept = f"the last good checkpoint is kept in {run_dir}" if has_checkpoint(run_dir) else "no checkpoint was written yet"
+                raise TrainingDiverged(f"{error}; training stopped, {kept}") from None
             if trainer.should_evaluate():
                 record["test_loss"], record["test_accuracy"] = trainer.evaluate()
             if (trainer.iteration % config.log_interval == 0 or record.get("mask_update")
