@@ -73,7 +73,7 @@ class RunConfig:
     warmup_steps: int = 0
     # ---- run
     augment_shift: int = 2  # random translations of training images by up to N pixels (0 = none)
-    epochs: int = 20
+    epochs: int = 40
     batch_size: int = 100
     seed: int = 0
     eval_interval: int = 0  # evaluate on the test set every N steps (0 = once per epoch)
