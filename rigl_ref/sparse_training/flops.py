@@ -29,6 +29,14 @@ RigL                            ``(3 f_S ΔT + 2 f_S + f_D) / (ΔT + 1)`` while 
 gradual pruning                 ``3 f(t)`` averaged over the schedule (the repository's colab)
 ==============================  =============================================================
 
+T_end: the published numbers charge RigL's update overhead on every step (``t_end_fraction=1``, the
+default). No public google-research/rigl code computes RigL training FLOPs (the ResNet-50 colab counts
+inference and the pruning average only), but the README's training column needs it (15 of its 16 entries
+reproduce, 8 with the driver's T_end) and the reproducibility report the README links
+(varun19299/rigl-reproducibility ``counting/inference_train_FLOPs.py``) applies the formula to the whole
+run. The ImageNet driver really stops updating at 25000 of 32000 steps: ``t_end_fraction=
+DRIVER_T_END_FRACTION`` counts that run.
+
 A run ``multiplier`` times longer (the paper's RigL_5x) scales every step count with it, so its total is
 ``multiplier`` times the per-step average; ratios are to one dense run of the standard length.
 """
@@ -40,6 +48,7 @@ from dataclasses import dataclass
 
 from rigl_ref.sparse_training.catalogues import ConvLayer, DenseLayer, ModelCatalogue, scale_width
 from rigl_ref.sparse_training.distributions import active_count
+from rigl_ref.sparse_training.updaters import GradualMagnitudePruning
 from rigl_ref.validate import check_choice, check_in_closed_unit_interval, check_positive_int, check_sparsity
 
 GEOMETRIES = ("get_stats", "true")
@@ -49,6 +58,10 @@ IMAGENET_STEPS = 32000
 """ResNet-50 1x training length (batch 4096) in the RigL README and colab."""
 IMAGENET_RIGL_T_END = 25000
 """``maskupdate_end_step`` of the ImageNet driver: mask updates stop after 25000 of 32000 steps."""
+DRIVER_T_END_FRACTION = IMAGENET_RIGL_T_END / IMAGENET_STEPS
+"""``t_end_fraction`` of the ImageNet driver's real schedule (0.78125)."""
+README_T_END_FRACTION = 1.0
+"""Default ``t_end_fraction``: the update overhead charged on every step, as the README's numbers are."""
 
 SMALL_DENSE_WIDTHS = {0.8: 0.465, 0.9: 0.34, 0.95: 0.26, 0.965: 0.231}
 """ResNet-50 width multipliers of the small-dense baselines, by the sparsity they match (RigL colab
@@ -142,14 +155,15 @@ def training_step_flops(
     f_dense: float,
     *,
     delta_t: int = 100,
-    t_end_fraction: float = IMAGENET_RIGL_T_END / IMAGENET_STEPS,
+    t_end_fraction: float = README_T_END_FRACTION,
 ) -> float:
     """Training FLOPs per example and step, averaged over one run (see the module table).
 
     ``f_sparse`` is the inference FLOPs of the network the method trains: the sparse network for static,
     SNIP, SET, SNFS and RigL, the narrow dense network for small-dense, and the schedule average of the
     inference FLOPs for pruning (``pruning_inference_flops``). ``t_end_fraction`` is T_end / T for RigL:
-    the share of steps during which masks are updated (ImageNet driver: 25000/32000).
+    the share of steps during which masks are updated (default 1, the README's accounting; the ImageNet
+    driver's schedule is ``DRIVER_T_END_FRACTION`` = 25000/32000).
     """
     check_choice("method", method, METHODS)
     t_end_fraction = check_in_closed_unit_interval("t_end_fraction", t_end_fraction)
@@ -164,34 +178,25 @@ def training_step_flops(
 
 @dataclass(frozen=True)
 class PruningSchedule:
-    """Gradual magnitude pruning (Zhu & Gupta 2017) as the RigL colab averages it.
+    """When gradual magnitude pruning (Zhu & Gupta 2017) prunes, and where the FLOPs average samples it.
 
-    Sparsity ``s_t = S * (1 - (1 - (t - begin)/(end - begin))**exponent)`` for ``begin <= t <= end``, 0
-    before, ``S`` after; FLOPs sampled every ``every`` steps at ``t = 0, every, ..., total`` (inclusive)
-    and averaged. Defaults: the colab's ImageNet values (10000, 25000, 32000, 1000, 3).
+    The sparsity of a layer with final sparsity ``S`` at step ``t`` is the cubic schedule of the pruning
+    updater, ``GradualMagnitudePruning.sparsity_at`` (``s_t = S (1 - (1 - (t - begin)/(end - begin))^3)``
+    for ``begin <= t <= end``, 0 before, ``S`` after): one implementation for training and counting.
+    FLOPs are sampled every ``every`` steps at ``t = 0, every, ..., total`` (inclusive) and averaged, as
+    the RigL colab does. Defaults: the colab's ImageNet values (10000, 25000, 32000, 1000).
     """
 
     begin: int = 10000
     end: int = 25000
     total: int = IMAGENET_STEPS
     every: int = 1000
-    exponent: float = 3.0
 
     def __post_init__(self):
         check_positive_int("every", self.every)
         check_positive_int("total", self.total)
         if not (0 <= self.begin < self.end):
             raise ValueError(f"pruning begin must satisfy 0 <= begin < end, got begin={self.begin!r}, end={self.end!r}")
-        if not self.exponent > 0:
-            raise ValueError(f"exponent must be positive, got {self.exponent!r}")
-
-    def fraction(self, step: int) -> float:
-        """``s_t / S`` at ``step``: 0 before ``begin``, 1 after ``end``, the cubic ramp between."""
-        if step < self.begin:
-            return 0.0
-        if step > self.end:
-            return 1.0
-        return 1.0 - (1.0 - (step - self.begin) / float(self.end - self.begin)) ** self.exponent
 
     def sample_steps(self) -> range:
         return range(0, self.total + 1, self.every)
@@ -199,15 +204,16 @@ class PruningSchedule:
 
 def pruning_inference_flops(model, final_sparsities, schedule: PruningSchedule = PruningSchedule(), *,
                             geometry: str = "get_stats") -> float:
-    """Inference FLOPs averaged over a gradual pruning run: layer ``l`` has sparsity
-    ``final_l * schedule.fraction(t)`` at the sampled step ``t`` (for uniform targets this is the colab's
-    ``s_t`` for every layer)."""
+    """Inference FLOPs averaged over a gradual pruning run: at each sampled step ``t`` layer ``l`` has the
+    sparsity ``GradualMagnitudePruning.sparsity_at(t, final_l)`` (for uniform targets the colab's ``s_t``
+    for every layer)."""
     layers = _layers_of(model)
     final = check_layer_sparsities(layers, final_sparsities)
+    pruner = GradualMagnitudePruning(list(final.values()), begin_step=schedule.begin, end_step=schedule.end)
     samples = []
     for step in schedule.sample_steps():
-        fraction = schedule.fraction(step)
-        samples.append(inference_flops(layers, {n: s * fraction for n, s in final.items()}, geometry=geometry))
+        at_step = {name: pruner.sparsity_at(step, s) for name, s in final.items()}
+        samples.append(inference_flops(layers, at_step, geometry=geometry))
     return sum(samples) / len(samples)
 
 
@@ -281,7 +287,7 @@ def flops_report(
     method: str = "rigl",
     multiplier: float = 1.0,
     delta_t: int = 100,
-    t_end_fraction: float = IMAGENET_RIGL_T_END / IMAGENET_STEPS,
+    t_end_fraction: float = README_T_END_FRACTION,
     small_dense_width: float | None = None,
     pruning: PruningSchedule = PruningSchedule(),
     geometry: str = "get_stats",
@@ -324,6 +330,8 @@ def flops_report(
         for layer in trained.layers
     )
     f_sparse = inference_flops(trained, sparsities, geometry=geometry)
-    f_trained = pruning_inference_flops(model, sparsities, pruning, geometry=geometry) if method == "pruning" else f_sparse
+    f_trained = f_sparse
+    if method == "pruning":
+        f_trained = pruning_inference_flops(model, sparsities, pruning, geometry=geometry)
     step = training_step_flops(method, f_trained, f_dense, delta_t=delta_t, t_end_fraction=t_end_fraction)
     return FlopsReport(model.name, method, multiplier, rows, f_sparse, f_dense, step)
