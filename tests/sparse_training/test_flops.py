@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rigl_ref.sparse_training.catalogues import ConvLayer, DenseLayer, mlp, resnet50, scale_width, wide_resnet
+from rigl_ref.sparse_training.catalogues import ConvLayer, DenseLayer, lenet5, mlp, resnet50, scale_width, wide_resnet
 from rigl_ref.sparse_training.flops import (
     DRIVER_T_END_FRACTION,
     IMAGENET_RIGL_T_END,
@@ -48,6 +48,14 @@ def test_get_stats_counts_resnet50_conv1_at_115_pixels():
     per_output = 2 * 7 * 7 * 3 + 1  # 147 products, 146 adds, 1 bias, 1 ReLU
     difference = layer_flops(conv1, geometry="get_stats") - layer_flops(conv1, geometry="true")
     assert difference == (115**2 - 112**2) * 64 * per_output
+
+
+def test_get_stats_counts_valid_convolutions_as_same():
+    # get_stats builds every conv with padding='same': LeNet-5's valid 5x5 convs are counted at their input size.
+    conv1, conv2 = lenet5().layers[:2]
+    assert [counted_output_size(c, "get_stats") for c in (conv1, conv2)] == [28, 12]
+    assert [counted_output_size(c, "true") for c in (conv1, conv2)] == [24, 8]
+    assert layer_flops(conv1, geometry="true") == 24 * 24 * 6 * (2 * 25 + 1)
 
 
 def test_dense_resnet50_is_the_readme_8_2e9():
