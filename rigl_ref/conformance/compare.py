@@ -58,8 +58,15 @@ def _report(field: str, expected: np.ndarray, actual: np.ndarray, differs: np.nd
         return []
     mismatches = []
     for position in flat[:limit]:
-        index = tuple(int(i) for i in np.unravel_index(position, expected.shape)) if expected.ndim else None
-        mismatches.append(Mismatch(field, index, expected[index].item(), actual[index].item()))
+        where = np.unravel_index(position, expected.shape)  # () for a 0-d array
+        index = tuple(int(i) for i in where) if expected.ndim else None
+        mismatches.append(Mismatch(field, index, _plain(expected[where]), _plain(actual[where])))
     if flat.size > limit:
         mismatches.append(Mismatch(field, "...", f"{flat.size} entries differ in total", f"{limit} shown"))
     return mismatches
+
+
+def _plain(value):
+    """A NumPy scalar as the Python value it holds; an entry of an object array (``None`` for a leaf left
+    unmasked, a Python float) is already one."""
+    return value.item() if isinstance(value, np.generic) else value

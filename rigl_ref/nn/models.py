@@ -8,10 +8,14 @@ The training layer turns the specs into per-layer sparsities and random masks
 a layer with a mask becomes a truly sparse layer (``SparseLinear``/``SparseConv2d`` over a ``CSRWeight``),
 a layer without one a dense ``Linear``/``Conv2d``. Biases are always dense.
 
-Initialisation: Glorot uniform over each layer's dense fans (TF/Keras default), biases zero. A sparse
-layer draws only its ``nnz`` active values, in CSR (row-major) order, from the same distribution
-(memory scales with the active connections; the distribution of every active weight is the one a
-dense draw followed by masking gives). Layers are initialised in network order from one Generator.
+Initialisation: Glorot uniform over each layer's dense fans (TF/Keras default, what the official code
+does), biases zero. A sparse layer draws only its ``nnz`` active values, in CSR (row-major) order, from
+the same distribution (memory scales with the active connections; every active weight has the
+distribution a dense draw followed by masking gives). With ``scale_by_density=True`` the limit of a
+sparse layer is divided by ``sqrt(density)``, i.e. Glorot with fans scaled by the layer's density, which
+keeps the activation variance of a sparse network close to the dense one's (the concern of Evci et al.
+2022, "Gradient Flow in Sparse Neural Networks"; without it LeNet-5 at 90 % sparsity does not train
+from the default learning rate). Layers are initialised in network order from one Generator.
 
 Forward passes: MLP ``x -> relu(x W1 + b1) -> ... -> logits``; LeNet-5 (``rigl/rigl_tf2/networks.py``)
 ``conv5x5(6) - relu - maxpool2 - conv5x5(16) - relu - maxpool2 - flatten - 120 - relu - 84 - relu - 10``.
@@ -111,7 +115,7 @@ def architecture(model: str, *, input_shape, num_classes: int, hidden=(), width:
     return tuple(LayerSpec(f"fc{i + 1}", "linear", a, b) for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])))
 
 
-def _make_layer(spec: LayerSpec, mask, rng: np.random.Generator, dtype, values=None):
+def _make_layer(spec: LayerSpec, mask, rng: np.random.Generator, dtype, values=None, scale_by_density=False):
     """A dense layer (``mask`` None) or a sparse one; ``values`` (CSR layout) replaces the random draw."""
     if mask is None:
         if spec.kind == "linear":
@@ -120,6 +124,8 @@ def _make_layer(spec: LayerSpec, mask, rng: np.random.Generator, dtype, values=N
     pattern = spec.to_csr_layout(mask).astype(bool)
     rows, cols = np.nonzero(pattern)  # row-major: the CSR entry order
     limit = spec.glorot_limit()
+    if scale_by_density and rows.size:
+        limit /= np.sqrt(rows.size / spec.size)
     if values is None:
         data = rng.uniform(-limit, limit, size=rows.size).astype(dtype)
     else:
@@ -139,14 +145,16 @@ class Model:
     (dense layer); a missing name means dense. ``rng`` (seed or Generator) draws the initial weights.
     """
 
-    def __init__(self, model: str, specs, masks: Mapping[str, np.ndarray | None], rng, *, dtype=np.float32):
+    def __init__(self, model: str, specs, masks: Mapping[str, np.ndarray | None], rng, *, dtype=np.float32,
+                 scale_by_density: bool = False):
         self.name = check_choice("model", model, MODEL_NAMES)
         self.specs = tuple(specs)
         unknown = sorted(set(masks) - {s.name for s in self.specs})
         if unknown:
             raise ValueError(f"masks name unknown layer(s) {unknown}; layers are {[s.name for s in self.specs]}")
         rng = as_generator(rng)
-        self.layers = {spec.name: _make_layer(spec, masks.get(spec.name), rng, dtype) for spec in self.specs}
+        self.layers = {spec.name: _make_layer(spec, masks.get(spec.name), rng, dtype, scale_by_density=scale_by_density)
+                       for spec in self.specs}
 
     def sparsified(self, masks: Mapping[str, np.ndarray]) -> Model:
         """A copy in which the dense layers named in ``masks`` become sparse, keeping their current values

@@ -27,7 +27,7 @@ drop_ranking="active_only")``. Every field is validated against its documented c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 from rigl_ref.validate import check_choice
 
@@ -227,7 +227,11 @@ class Conventions:
             "(Grappler folds pi * (step / d) into step * (pi * (1 / d))).",
             "cosine_float32": "tf2: the literal float32 formula (Keras CosineDecay); its own operation order "
             "may differ by an ulp: feed its drop fraction for bit-exact work.",
-            "cosine_float32_optax": "jaxpruner: optax.cosine_decay_schedule in float32 on the raw count.",
+            "cosine_float32_optax": "jaxpruner: the cosine its api.create_updater_from_config installs for "
+            "rigl/set, optax.cosine_decay_schedule(drop_fraction, update_end_step), called with the raw 0-based "
+            "count (SET.update_state: drop_fraction_fn(sparse_state.count)): float32, angle "
+            "(pi * min(c, T_end)) / T_end (optax schedules/_schedule.py). A directly built SET/RigL "
+            "defaults to the constant 0.3 instead.",
         },
     )
 
@@ -250,27 +254,28 @@ class Conventions:
         return method in self.update_replaces_weight_step
 
 
+_TF1 = Conventions(
+    name="tf1",
+    drop_count_rule="float32_truncate",
+    drop_ranking="all_positions",
+    grow_candidates="not_kept_lifted_below_min",
+    weights_outside_mask="kept",
+    slots_outside_mask="kept",
+    update_predicate="tf1",
+    step_origin="global_step",
+    cosine_schedule="cosine_tf1_constant_folded",
+)
+
 PRESETS: dict[str, Conventions] = {
     "paper": Conventions(name="paper"),
-    "tf1": Conventions(
-        name="tf1",
-        drop_count_rule="float32_truncate",
-        drop_ranking="all_positions",
-        grow_candidates="not_kept_lifted_below_min",
-        weights_outside_mask="kept",
-        slots_outside_mask="kept",
-        update_predicate="tf1",
-        step_origin="global_step",
-        cosine_schedule="cosine_tf1_constant_folded",
-    ),
-    "tf2": Conventions(
+    "tf1": _TF1,
+    # rigl_tf2's MaskUpdater.generic_mask_update is TF1's update core (same n_prune cast, top-k over all
+    # positions, min - 1 lift); only the Keras loop around it differs.
+    "tf2": replace(
+        _TF1,
         name="tf2",
-        drop_count_rule="float32_truncate",
-        drop_ranking="all_positions",
-        grow_candidates="not_kept_lifted_below_min",
-        slots_outside_mask="kept",
+        weights_outside_mask="zeroed",
         update_predicate="tf2",
-        step_origin="global_step",
         update_replaces_weight_step=frozenset(),
         cosine_schedule="cosine_float32",
     ),

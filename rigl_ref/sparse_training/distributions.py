@@ -26,10 +26,8 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import numpy as np
-
 from rigl_ref.sparse_training.conventions import get_convention
-from rigl_ref.sparse_training.drop_grow import _jaxpruner_num_ones
+from rigl_ref.sparse_training.drop_grow import jaxpruner_num_ones
 from rigl_ref.validate import check_choice, check_positive_int, check_sparsity
 
 DISTRIBUTIONS = ("uniform", "erdos_renyi", "erdos_renyi_kernel")
@@ -94,12 +92,13 @@ def active_count(size: int, sparsity: float, convention="tf1") -> int:
       float64 (google-research/rigl ``sparse_utils.get_n_zeros``; rigl-torch's ``int(S * N)`` zeros is the
       same for ``s >= 0``). Note ``floor(0.58 * 100) = 57``.
     * ``jaxpruner``: ``N`` when ``s == 0``, else ``max(1, round_half_even(float32(N) * (1 - float32(s))))``
-      all in float32 (``mask_calculator._topk_mask_calculator_internal`` under ``jax.jit``).
+      all in float32 (:func:`~rigl_ref.sparse_training.drop_grow.jaxpruner_num_ones`, the calculator its
+      drop/grow counts use too).
     """
     size = check_positive_int("size", size)
     sparsity = check_sparsity("sparsity", sparsity)
     if follows_jaxpruner(convention):
-        return _jaxpruner_num_ones(size, np.float32(sparsity))
+        return jaxpruner_num_ones(size, sparsity)
     return size - math.floor(sparsity * size)
 
 

@@ -108,20 +108,27 @@ def grow_count(n_active: int, drop_fraction: float, convention="paper", *, size:
 def _jaxpruner_counts(n_active: int, size: int, drop_fraction: float) -> tuple[int, int]:
     """(kept, final) active counts exactly as jaxpruner's float32 arithmetic yields them.
 
-    SET._update_masks: d = sum(mask) / size; s_mid = 1 - d * (1 - f); then topk_mask_calculator keeps
-    ``size`` entries if the sparsity is exactly 0, else max(1, round(size * (1 - s))) (jnp.round is
-    round-half-even), for s = s_mid (the kept set) and s = 1 - d (the refilled mask).
+    SET._update_masks: d = sum(mask) / size; s_mid = 1 - d * (1 - f); then :func:`jaxpruner_num_ones`
+    at s = s_mid (the kept set) and at s = 1 - d (the refilled mask).
     """
     one = np.float32(1)
     density = np.float32(n_active) / np.float32(size)
     s_mid = one - density * (one - np.float32(drop_fraction))
-    return _jaxpruner_num_ones(size, s_mid), _jaxpruner_num_ones(size, one - density)
+    return jaxpruner_num_ones(size, s_mid), jaxpruner_num_ones(size, one - density)
 
 
-def _jaxpruner_num_ones(size: int, sparsity: np.float32) -> int:
-    """jaxpruner's kept count at a float32 ``sparsity`` (``topk_mask_calculator``; also used for its initial
-    masks by ``distributions.active_count``): ``size`` if the sparsity is exactly 0, else
-    ``max(1, round_half_even(float32(size) * (1 - sparsity)))`` in float32."""
+def jaxpruner_num_ones(size: int, sparsity) -> int:
+    """How many of ``size`` positions jaxpruner keeps active at ``sparsity``, exactly as it computes it.
+
+    jaxpruner ``mask_calculator._topk_mask_calculator_internal`` (under ``jax.jit``, so in float32):
+    ``size`` if the sparsity is exactly 0, else ``max(1, round_half_even(float32(size) * (1 - s)))``
+    with ``s = float32(sparsity)``; ``jnp.round`` rounds half to even, and a layer never drops to 0.
+    One calculator serves jaxpruner's drop/grow counts (:func:`drop_count`, :func:`grow_count`) and its
+    initial masks (``distributions.active_count(..., convention="jaxpruner")``). Example: ``size=10``,
+    ``sparsity=0.55`` gives 4 (``10 * float32(0.45)`` is 4.5 in float32, rounded to even).
+    """
+    size = check_positive_int("size", size)
+    sparsity = np.float32(check_in_closed_unit_interval("sparsity", sparsity))
     if sparsity == 0:
         return size
     return max(1, int(np.round(np.float32(size) * (np.float32(1) - sparsity))))
@@ -276,18 +283,12 @@ def drop_grow(
     old = check_mask(mask)
     if old.size == 0:
         raise ValueError(f"mask must have at least one position, got shape {old.shape}")
-    weights = check_finite("weights", np.asarray(weights))
-    check_same_shape("mask", old, "weights", weights)
+    weights = check_aligned("weights", weights, old)
     drop_scores = check_aligned("drop_scores", drop_scores, old)
     grow_scores = check_aligned("grow_scores", grow_scores, old)
     slots = tuple(check_aligned(f"slots[{i}]", slot, old) for i, slot in enumerate(slots))
-    grow_init = _check_init("grow_init", grow_init, old)
+    grow_init = check_grow_init_allowed(conv, _check_init("grow_init", grow_init, old))
     slot_init = _check_init("slot_init", slot_init, old)
-    if conv.grown_weight == "unchanged" and np.any(grow_init != 0):
-        raise ValueError(
-            f"convention {conv.name!r} leaves grown weights unchanged (grown_weight='unchanged'); "
-            f"grow_init must be 0, got {grow_init!r}"
-        )
     n_active, size = int(old.sum()), old.size
     k = drop_count(n_active, drop_fraction, conv, size=size)
     step = drop_set(old, drop_scores, k, conv)
@@ -308,7 +309,7 @@ def write_update(
     redistribution); the inputs must already be checked (as :func:`drop_grow` does).
     """
     conv = get_convention(convention)
-    reinit = conv.reinit_when_same if reinit_when_same is None else bool(reinit_when_same)
+    reinit = resolve_reinit_when_same(conv, reinit_when_same)
     picked = new & ~step.kept  # I_grow: positions the grow step added
     fresh = new & ~old if conv.reset_scope == "newly_active" else picked & ~old
     reinitialized = fresh | (picked & old) if reinit else fresh
@@ -342,7 +343,27 @@ def _new_slot(slot, new, reinitialized, slot_init, conv: Conventions) -> np.ndar
     return out
 
 
+def resolve_reinit_when_same(convention, reinit_when_same: bool | None) -> bool:
+    """Whether this update re-initialises regrown connections: the call's ``reinit_when_same``, or the
+    convention's field when it is None (shared by :func:`drop_grow` and the CSR update)."""
+    if reinit_when_same is None:
+        return get_convention(convention).reinit_when_same
+    return bool(reinit_when_same)
+
+
 # --- input checks ----------------------------------------------------------------------------------------
+
+
+def check_grow_init_allowed(convention, grow_init):
+    """Return ``grow_init``; refuse a non-zero one under ``grown_weight="unchanged"`` (jaxpruner's
+    ``update_state`` never writes grown weights, so no value could be honoured)."""
+    conv = get_convention(convention)
+    if conv.grown_weight == "unchanged" and np.any(np.asarray(grow_init) != 0):
+        raise ValueError(
+            f"convention {conv.name!r} leaves grown weights unchanged (grown_weight='unchanged'); "
+            f"grow_init must be 0, got {grow_init!r}"
+        )
+    return grow_init
 
 
 def check_mask(mask) -> np.ndarray:

@@ -168,10 +168,17 @@ def exponential_drop_fraction_tf1_folded(step, *, alpha, begin_step=0, end_step=
 
 
 def cosine_drop_fraction_optax(step, *, alpha, begin_step=0, end_step=None, cosf=correctly_rounded_cosf):
-    """jaxpruner's configured cosine: ``optax.cosine_decay_schedule(alpha, decay_steps=end_step)`` at the
-    raw 0-based count, in float32: ``alpha * (0.5 * (1 + cos((pi * min(c, T_end)) / T_end)))``; note the
-    association ``(pi * c) / T_end``. ``begin_step`` does not enter. Read from the optax/jaxpruner sources,
-    not checked against a run (XLA's float32 cos is neither ``cosf`` offered here)."""
+    """jaxpruner's cosine: ``optax.cosine_decay_schedule(alpha, decay_steps=end_step)`` at the raw 0-based
+    count, in float32: ``alpha * (0.5 * (1 + cos((pi * min(c, T_end)) / T_end)))``.
+
+    Sources: jaxpruner ``api.create_updater_from_config`` sets ``drop_fraction_fn =
+    optax.cosine_decay_schedule(config.drop_fraction (default 0.1), config.update_end_step)`` for ``rigl``
+    and ``set``, and ``SET.update_state`` calls it with ``sparse_state.count``; optax evaluates
+    ``jnp.pi * count / decay_steps`` left to right, so the angle is ``(pi * c) / T_end`` (not
+    ``pi * (c / T_end)`` as TF), then ``(1 - 0.0) * cosine ** 1.0 + 0.0`` (exact) and ``init_value *``.
+    ``T_end`` is the update end step itself, not ``end - begin``, and ``begin_step`` does not enter. Read from
+    the optax and jaxpruner sources, not checked against a run (XLA's float32 cos is neither ``cosf``
+    offered here, so expect 1-ulp differences)."""
     step = _check_step(step)
     alpha32 = np.float32(check_in_closed_unit_interval("alpha", alpha))
     _, end_step = _check_window(begin_step, end_step)
@@ -179,8 +186,8 @@ def cosine_drop_fraction_optax(step, *, alpha, begin_step=0, end_step=None, cosf
     return alpha32 * (_F32_HALF * (_F32_ONE + cosf(angle)))
 
 
-# Keys: the schedule's shape, then its arithmetic; the cosine keys are "cosine_" + the values of
-# ``Conventions.drop_fraction_cosine``, so ``cosine_schedule(conv.drop_fraction_cosine)`` finds them.
+# Keys: the schedule's shape, then its arithmetic. The cosine keys are the values of
+# ``Conventions.cosine_schedule``, so ``get_drop_fraction_schedule(conv.cosine_schedule)`` finds them.
 DROP_FRACTION_SCHEDULES: dict[str, Callable] = {
     "constant": constant_drop_fraction,
     "constant_float32": constant_drop_fraction_tf1,
@@ -199,8 +206,9 @@ def get_drop_fraction_schedule(name: str) -> Callable:
 
 
 def cosine_schedule(arithmetic: str) -> Callable:
-    """The cosine decay for a ``Conventions.drop_fraction_cosine`` value (``"float64"``, ``"float32"``,
-    ``"tf1_constant_folded"``, ``"float32_optax"``)."""
+    """The cosine decay with the named arithmetic: ``"float64"`` (the paper's), ``"float32"``,
+    ``"tf1_constant_folded"`` or ``"float32_optax"``, i.e. ``DROP_FRACTION_SCHEDULES["cosine_" + arithmetic]``.
+    A convention's cosine is ``get_drop_fraction_schedule(conv.cosine_schedule)``."""
     return get_drop_fraction_schedule(f"cosine_{arithmetic}")
 
 
@@ -322,22 +330,10 @@ class TF2UpdateSchedule:
         return in_range and step % self.frequency == 0
 
 
-@dataclass(frozen=True)
-class RiglTorchUpdateSchedule:
-    """rigl-torch 0.5.2 ``RigLScheduler.__call__``: ``step % delta == 0 and step < T_end``, where ``step``
-    was incremented before the test (the first call sees ``step == 1``)."""
-
-    frequency: int
-    begin_step: int = 0
-    end_step: int | None = None
-
-    def __post_init__(self):
-        _check_update_fields(self, has_begin=False, needs_end=True)
-        _check_end_after_begin(self)
-
-    def is_update(self, step) -> bool:
-        step = _check_step(step)
-        return step % self.frequency == 0 and step < self.end_step
+class RiglTorchUpdateSchedule(PaperUpdateSchedule):
+    """rigl-torch 0.5.2 ``RigLScheduler.__call__``: ``step % delta == 0 and step < T_end``, the paper's
+    predicate; the difference is the step it reads, incremented before the test (the first call sees
+    ``step == 1``; ``Conventions.step_origin="iterations_after"``)."""
 
 
 @dataclass(frozen=True)

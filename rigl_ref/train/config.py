@@ -36,6 +36,7 @@ DISTRIBUTIONS = ("uniform", "er", "erk")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 LAYER_RULES = ("sparse", "dense")
 DROP_SCHEDULES = ("constant", "cosine")
+INITS = ("glorot", "scaled")
 
 
 @dataclass
@@ -46,6 +47,7 @@ class RunConfig:
     # ---- model
     model: str = "lenet-300-100"
     hidden: list[int] = field(default_factory=list)  # hidden widths when model = "mlp"
+    init: str = "scaled"  # "glorot": dense fans (official code); "scaled": Glorot limit / sqrt(layer density)
     # ---- sparse training method (Algorithm 1)
     method: str = "rigl"
     sparsity: float = 0.9  # S, over the layers the distribution covers
@@ -94,6 +96,7 @@ class RunConfig:
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         check_choice("drop_schedule", self.drop_schedule, DROP_SCHEDULES)
         check_choice("first_layer", self.first_layer, LAYER_RULES)
+        check_choice("init", self.init, INITS)
         check_choice("last_layer", self.last_layer, LAYER_RULES)
         check_sparsity("sparsity", self.sparsity)
         for name in ("drop_fraction", "end_fraction", "snfs_decay", "pruning_begin_fraction", "pruning_end_fraction"):

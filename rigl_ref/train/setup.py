@@ -92,7 +92,9 @@ def build_model(config: RunConfig, dataset):
         drawn = init_masks([(s.name, s.framework_shape) for s in specs], sparsities, stream(config.seed, MASK_STREAM),
                            config.convention)
         masks = {name: drawn[name] for name in sparse_names}
-    return Model(config.model, specs, masks, stream(config.seed, WEIGHT_STREAM)), sparsities
+    model = Model(config.model, specs, masks, stream(config.seed, WEIGHT_STREAM),
+                  scale_by_density=config.init == "scaled")
+    return model, sparsities
 
 
 def snip_masks(config: RunConfig, dataset, dense: Model, sparsities, flatten: bool) -> dict:

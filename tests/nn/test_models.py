@@ -86,3 +86,12 @@ def test_bad_input():
         Model("lenet-300-100", specs, {"fc9": None}, 0)
     with pytest.raises(ValueError, match="mask of layer 'fc1' has shape"):
         Model("lenet-300-100", specs, {"fc1": np.ones((3, 3), bool)}, 0)
+
+
+def test_density_scaled_initialisation_widens_the_limit_by_one_over_sqrt_density():
+    specs = architecture("lenet-300-100", input_shape=(28, 28), num_classes=10)
+    mask = np.zeros((784, 300), bool)
+    mask[:, ::4] = True  # density 1/4
+    plain = Model("lenet-300-100", specs, {"fc1": mask}, 0).layers["fc1"].weight.data
+    scaled = Model("lenet-300-100", specs, {"fc1": mask}, 0, scale_by_density=True).layers["fc1"].weight.data
+    np.testing.assert_allclose(scaled, 2 * plain, rtol=1e-6)
