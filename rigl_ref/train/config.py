@@ -81,6 +81,7 @@ class RunConfig:
     eval_interval: int = 0  # evaluate on the test set every N steps (0 = once per epoch)
     log_interval: int = 10  # one metrics.jsonl line every N iterations (and on every mask update)
     checkpoint_interval: int = 500  # checkpoint every N iterations (and at the end)
+    blas_threads: int = 1  # BLAS threads while training (0 = the library's default)
 
     def __post_init__(self):
         self.validate()
@@ -108,7 +109,7 @@ class RunConfig:
             )
         for name in ("update_interval", "grow_batches", "epochs", "batch_size", "log_interval", "checkpoint_interval"):
             check_positive_int(name, getattr(self, name))
-        for name in ("eval_interval", "warmup_steps", "seed", "augment_shift"):
+        for name in ("eval_interval", "warmup_steps", "seed", "augment_shift", "blas_threads"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
