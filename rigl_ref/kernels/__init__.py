@@ -1,8 +1,10 @@
-"""Layer 0: Numba kernels of the truly sparse substrate (``csr.py``, options in ``jit.py``) and their plain
+"""Layer 0: Numba kernels of the truly sparse substrate (``csr.py``; RigL's grow top-k in ``grow.py``; the
+weight-gradient summation order in ``lanes.py``; options in ``jit.py``) and their plain
 NumPy twins of the same names (``reference.py``). Raw arrays in, arrays out; no validation here (callers in
 ``rigl_ref.sparse`` and ``rigl_ref.autograd.sparse_linear`` check their inputs)."""
 
-from .csr import csr_matmul, csr_transposed_matmul, dense_weight_gradient, grow_topk, rebuild_pattern, sddmm
+from .csr import csr_matmul, csr_transposed_matmul, dense_weight_gradient, rebuild_pattern, sddmm
+from .grow import grow_topk
 
 __all__ = [
     "csr_matmul",

@@ -12,12 +12,11 @@ Summation orders (fixed, documented, independent of any block size; ``fastmath=F
   in increasing row ``i``;
 * ``csr_matmul`` (linear input gradient) ``dXT[i, b]``: the entries of row ``i`` in increasing column ``j``;
 * every weight-gradient value ``G[i, j] = sum_b XT[i, b] * dYT[j, b]`` (``sddmm``,
-  ``dense_weight_gradient``, ``grow_topk``) is summed **sequentially over the batch, b = 0, 1, ..., B-1,
-  starting from +0.0, in the activations' dtype**. So ``sddmm`` at an entry, the dense gradient at that
-  position, and a grow score computed blockwise are the same float, bit for bit.
-
-Ranking rule of ``grow_topk``: a higher ``|score|`` first, then the lower row-major flat index
-``i * n_out + j`` (the project-wide tie rule, ``docs/architecture.md``).
+  ``dense_weight_gradient``, and ``grow_topk`` in ``grow.py``) is summed in the **lane order** of
+  ``lanes.py``: 16 partial sums, lane ``l`` adding the batch positions ``b = l, l + 16, ...`` in
+  increasing ``b`` from +0.0 in the activations' dtype, then a fixed halving tree over the lanes. So
+  ``sddmm`` at an entry, the dense gradient at that position and a grow score are the same float, bit for
+  bit, whatever the block sizes.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .jit import jit
+from .lanes import LANES, batch_major_panel, combine_lanes, lane_gradient_rows
 
 
 @jit
@@ -67,175 +67,64 @@ def csr_matmul(indptr, indices, data, dYT):
 @jit
 def sddmm(indptr, indices, XT, dYT):
     """Weight gradient at the active entries only: ``out[p] = sum_b XT[i, b] * dYT[j, b]`` for entry
-    ``p = (i, j)`` (sampled dense-dense matrix product, i.e. ``(XT @ dYT^T)`` at the pattern; sequential
-    batch order). For a sparse conv2d, ``XT`` is the output gradient and ``dYT`` the im2col columns.
+    ``p = (i, j)`` (sampled dense-dense matrix product, i.e. ``(XT @ dYT^T)`` at the pattern), in the
+    lane order of the module docstring. For a sparse conv2d, ``XT`` is the output gradient and ``dYT`` the
+    im2col columns.
 
-    Each sum is one dependency chain that LLVM may not reassociate, so four entries of a row are summed
-    side by side (four independent chains sharing the loads of ``XT[i]``): about 2x faster, same values.
+    Four entries of a row are summed together (they share the loads of ``XT[i]``); a row's last group is
+    padded with repeats of its last entry, whose extra results are discarded. The loop over the ``LANES``
+    lanes of one entry is what LLVM vectorises (independent sums: no reassociation needed).
     """
     out = np.empty(indices.shape[0], dtype=XT.dtype)
-    zero = np.zeros(1, dtype=XT.dtype)[0]
     batch = XT.shape[1]
+    full = batch - batch % LANES
+    acc = np.empty((4, LANES), dtype=XT.dtype)  # acc[e, lane]: the lanes of the group's e-th entry
     for i in range(indptr.shape[0] - 1):
         x = XT[i]
         p, end = indptr[i], indptr[i + 1]
-        while p + 4 <= end:
-            g0, g1, g2, g3 = dYT[indices[p]], dYT[indices[p + 1]], dYT[indices[p + 2]], dYT[indices[p + 3]]
-            s0, s1, s2, s3 = zero, zero, zero, zero
-            for b in range(batch):
-                xb = x[b]
-                s0 += xb * g0[b]
-                s1 += xb * g1[b]
-                s2 += xb * g2[b]
-                s3 += xb * g3[b]
-            out[p], out[p + 1], out[p + 2], out[p + 3] = s0, s1, s2, s3
-            p += 4
         while p < end:
-            g = dYT[indices[p]]
-            s = zero
-            for b in range(batch):
-                s += x[b] * g[b]
-            out[p] = s
-            p += 1
+            last = end - 1
+            g0, g1 = dYT[indices[p]], dYT[indices[min(p + 1, last)]]
+            g2, g3 = dYT[indices[min(p + 2, last)]], dYT[indices[min(p + 3, last)]]
+            acc[:] = 0
+            a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
+            for b0 in range(0, full, LANES):
+                for lane in range(LANES):
+                    xb = x[b0 + lane]
+                    a0[lane] += xb * g0[b0 + lane]
+                    a1[lane] += xb * g1[b0 + lane]
+                    a2[lane] += xb * g2[b0 + lane]
+                    a3[lane] += xb * g3[b0 + lane]
+            for b in range(full, batch):
+                xb = x[b]
+                a0[b - full] += xb * g0[b]
+                a1[b - full] += xb * g1[b]
+                a2[b - full] += xb * g2[b]
+                a3[b - full] += xb * g3[b]
+            combine_lanes(acc.T, 4)
+            for e in range(min(4, end - p)):
+                out[p + e] = acc[e, 0]
+            p += 4
     return out
-
-
-@jit
-def _gradient_rows(XT, panel, i0, i1, out):
-    """``out[r, c] = sum_b XT[i0 + r, b] * panel[b, c]`` for ``r < i1 - i0`` (sequential in b, AXPY form;
-    ``panel`` is a batch-major copy of some columns of the output gradient)."""
-    width = panel.shape[1]
-    for r in range(i1 - i0):
-        row = out[r]
-        for c in range(width):
-            row[c] = 0
-        x = XT[i0 + r]
-        for b in range(panel.shape[0]):
-            xb = x[b]
-            pb = panel[b]
-            for c in range(width):
-                row[c] += xb * pb[c]
-
-
-@jit
-def _panel(dYT, j0, j1):
-    """Batch-major copy ``dYT[j0:j1].T`` (shape ``(batch, j1 - j0)``), contiguous."""
-    panel = np.empty((dYT.shape[1], j1 - j0), dtype=dYT.dtype)
-    for c in range(j1 - j0):
-        for b in range(dYT.shape[1]):
-            panel[b, c] = dYT[j0 + c, b]
-    return panel
 
 
 @jit
 def dense_weight_gradient(XT, dYT, scale):
     """The dense gradient ``G = scale * (XT @ dYT^T)`` (shape ``(n_in, n_out)``) with the batch sums in the
-    sequential order shared by ``sddmm`` and ``grow_topk``; for test-sized layers and the spec layer."""
+    lane order shared with ``sddmm`` and ``grow_topk``, then one multiplication by ``scale``; for
+    test-sized layers, SNFS's dense momentum and the spec layer."""
     n_in, n_out = XT.shape[0], dYT.shape[0]
     G = np.empty((n_in, n_out), dtype=XT.dtype)
     block = 256
+    lanes = np.empty((LANES, block), dtype=XT.dtype)
+    rows = np.empty((n_in, block), dtype=XT.dtype)
     for j0 in range(0, n_out, block):
         j1 = min(n_out, j0 + block)
-        panel = _panel(dYT, j0, j1)
-        rows = np.empty((n_in, j1 - j0), dtype=XT.dtype)
-        _gradient_rows(XT, panel, 0, n_in, rows)
+        lane_gradient_rows(XT, batch_major_panel(dYT, j0, j1), 0, n_in, rows, lanes)
         for i in range(n_in):
             for c in range(j1 - j0):
                 G[i, j0 + c] = rows[i, c] * scale
     return G
-
-
-@jit
-def _ranks_below(score_a, flat_a, score_b, flat_b):
-    """True if candidate a ranks below b: a lower score, or an equal score and a higher flat index."""
-    return score_a < score_b or (score_a == score_b and flat_a > flat_b)
-
-
-@jit
-def _swap(heap_score, heap_flat, heap_grad, a, b):
-    heap_score[a], heap_score[b] = heap_score[b], heap_score[a]
-    heap_flat[a], heap_flat[b] = heap_flat[b], heap_flat[a]
-    heap_grad[a], heap_grad[b] = heap_grad[b], heap_grad[a]
-
-
-@jit
-def _sift_down(heap_score, heap_flat, heap_grad, size, pos):
-    """Restore the heap property (the worst-ranked candidate at the root) below ``pos``."""
-    while True:
-        worst = pos
-        for child in (2 * pos + 1, 2 * pos + 2):
-            if child < size and _ranks_below(heap_score[child], heap_flat[child], heap_score[worst], heap_flat[worst]):
-                worst = child
-        if worst == pos:
-            return
-        _swap(heap_score, heap_flat, heap_grad, pos, worst)
-        pos = worst
-
-
-@jit
-def _sift_up(heap_score, heap_flat, heap_grad, pos):
-    """Move the candidate at ``pos`` up while it ranks below its parent."""
-    while pos > 0:
-        parent = (pos - 1) // 2
-        if not _ranks_below(heap_score[pos], heap_flat[pos], heap_score[parent], heap_flat[parent]):
-            return
-        _swap(heap_score, heap_flat, heap_grad, pos, parent)
-        pos = parent
-
-
-@jit
-def grow_topk(XT, dYT, kept_indptr, kept_indices, k, scale, block_rows, block_cols):
-    """RigL's grow step (Evci et al. 2020, Alg. 1: ``I_grow = ArgTopK(|grad|, k)`` over ``i not in theta``):
-    the ``k`` positions with the largest ``|scale * (XT @ dYT^T)|`` among those NOT in the exclusion
-    pattern ``(kept_indptr, kept_indices)``, computed block by block so the dense gradient never exists.
-
-    Returns ``(flat, gradient)``: row-major flat indices ``i * n_out + j`` in rank order (higher ``|score|``
-    first, ties to the lower flat index) and the signed gradient values there. Extra memory: one batch-major
-    panel ``(batch, block_cols)``, one gradient block ``(block_rows, block_cols)``, a heap of ``k``
-    candidates and a per-row cursor; the values do not depend on the block sizes.
-    """
-    n_in, n_out = XT.shape[0], dYT.shape[0]
-    heap_score = np.empty(k, dtype=XT.dtype)
-    heap_flat = np.empty(k, dtype=np.int64)
-    heap_grad = np.empty(k, dtype=XT.dtype)
-    size = 0
-    cursor = kept_indptr[:-1].astype(np.int64)
-    block = np.empty((block_rows, block_cols), dtype=XT.dtype)
-    for j0 in range(0, n_out, block_cols):
-        j1 = min(n_out, j0 + block_cols)
-        panel = _panel(dYT, j0, j1)
-        for i0 in range(0, n_in, block_rows):
-            i1 = min(n_in, i0 + block_rows)
-            _gradient_rows(XT, panel, i0, i1, block)
-            for r in range(i1 - i0):
-                i = i0 + r
-                cur = cursor[i]
-                end = kept_indptr[i + 1]
-                for c in range(j1 - j0):
-                    j = j0 + c
-                    if cur < end and kept_indices[cur] == j:
-                        cur += 1
-                        continue
-                    grad = block[r, c] * scale
-                    score = abs(grad)
-                    if score != score:
-                        raise ValueError("grow_topk: the gradient contains NaN")
-                    flat = i * n_out + j
-                    if size < k:
-                        heap_score[size] = score
-                        heap_flat[size] = flat
-                        heap_grad[size] = grad
-                        _sift_up(heap_score, heap_flat, heap_grad, size)
-                        size += 1
-                    elif k > 0 and _ranks_below(heap_score[0], heap_flat[0], score, flat):
-                        heap_score[0] = score
-                        heap_flat[0] = flat
-                        heap_grad[0] = grad
-                        _sift_down(heap_score, heap_flat, heap_grad, size, 0)
-                cursor[i] = cur
-    by_flat = np.argsort(heap_flat[:size])
-    order = by_flat[np.argsort(-heap_score[:size][by_flat], kind="mergesort")]
-    return heap_flat[:size][order], heap_grad[:size][order]
 
 
 @jit

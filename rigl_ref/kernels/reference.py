@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .lanes import LANES
+
 
 def _row_of_entry(indptr):
     return np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
@@ -35,21 +37,27 @@ def csr_matmul(indptr, indices, data, dYT):
     return dXT
 
 
+def _lane_sum(products):
+    """Sum ``products`` (shape ``(..., batch)``) over its last axis in the lane order of ``lanes.py``:
+    lane ``l`` adds the positions ``b % LANES == l`` in increasing ``b`` from +0.0, then the halving tree."""
+    lanes = np.zeros(products.shape[:-1] + (LANES,), dtype=products.dtype)
+    for b in range(products.shape[-1]):
+        lanes[..., b % LANES] += products[..., b]
+    h = LANES // 2
+    while h > 0:
+        lanes[..., :h] += lanes[..., h : 2 * h]
+        h //= 2
+    return lanes[..., 0]
+
+
 def sddmm(indptr, indices, XT, dYT):
-    """``out[p] = sum_b XT[i, b] * dYT[j, b]``, summed over b in increasing order."""
-    rows = _row_of_entry(indptr)
-    out = np.zeros(len(indices), dtype=XT.dtype)
-    for b in range(XT.shape[1]):
-        out += XT[rows, b] * dYT[indices, b]
-    return out
+    """``out[p] = sum_b XT[i, b] * dYT[j, b]`` in the lane order."""
+    return _lane_sum(XT[_row_of_entry(indptr)] * dYT[indices])
 
 
 def dense_weight_gradient(XT, dYT, scale):
-    """``scale * (XT @ dYT^T)`` as a sum of outer products in increasing batch order."""
-    G = np.zeros((XT.shape[0], dYT.shape[0]), dtype=XT.dtype)
-    for b in range(XT.shape[1]):
-        G += np.outer(XT[:, b], dYT[:, b])
-    return G * XT.dtype.type(scale)
+    """``scale * (XT @ dYT^T)``: every batch sum in the lane order, then one multiplication by ``scale``."""
+    return _lane_sum(XT[:, None, :] * dYT[None, :, :]) * XT.dtype.type(scale)
 
 
 def grow_topk(XT, dYT, kept_indptr, kept_indices, k, scale, block_rows, block_cols):

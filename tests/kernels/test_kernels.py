@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tolerances import DENSE_PRODUCT, assert_matches_twin
 
-from rigl_ref.kernels import csr, reference
+from rigl_ref.kernels import csr, grow, reference
 
 
 def _dense(case):
@@ -64,10 +64,12 @@ def test_grow_topk_matches_the_dense_ranking_for_any_block_size(case, data):
     block_rows = data.draw(st.integers(1, rows + 2), label="block_rows")
     block_cols = data.draw(st.integers(1, cols + 2), label="block_cols")
     args = (case["XT"], case["dYT"], case["indptr"], case["indices"], k, scale)
-    flat, grad = csr.grow_topk(*args, block_rows, block_cols)
+    flat, grad = grow.grow_topk(*args, block_rows, block_cols)
     twin_flat, twin_grad = reference.grow_topk(*args, block_rows, block_cols)
     assert np.array_equal(flat, twin_flat)
     assert_matches_twin("grow_topk", grad, twin_grad)
+    exhaustive_flat, exhaustive_grad = grow.exhaustive_grow_topk(*args, block_rows, block_cols)
+    assert np.array_equal(exhaustive_flat, flat) and np.array_equal(exhaustive_grad, grad)
     # the documented rule, restated: excluded positions never grow; |score| descending, ties by flat index
     assert not case["mask"].ravel()[flat].any()
     score = np.abs(grad)
@@ -85,7 +87,7 @@ def test_grow_topk_hand_case_with_ties():
     XT = np.array([[1.0], [1.0]], np.float32)
     dYT = np.array([[2.0], [-2.0], [1.0]], np.float32)
     kept_indptr, kept_indices = np.array([0, 1, 1], np.int32), np.array([0], np.int32)  # (0, 0) is kept
-    flat, grad = csr.grow_topk(XT, dYT, kept_indptr, kept_indices, 4, np.float32(1), 1, 2)
+    flat, grad = grow.grow_topk(XT, dYT, kept_indptr, kept_indices, 4, np.float32(1), 1, 2)
     # |G| flat: [2, 2, 1, 2, 2, 1]; flat 0 excluded; the 2s go by index: 1, 3, 4; then the 1 at index 2
     assert flat.tolist() == [1, 3, 4, 2]
     assert grad.tolist() == [-2.0, 2.0, -2.0, 1.0]
@@ -96,7 +98,7 @@ def test_grow_topk_refuses_nan():
     dYT = np.array([[1.0]], np.float32)
     empty = np.array([0, 0], np.int32), np.zeros(0, np.int32)
     with pytest.raises(ValueError, match="NaN"):
-        csr.grow_topk(XT, dYT, *empty, 1, np.float32(1), 4, 4)
+        grow.grow_topk(XT, dYT, *empty, 1, np.float32(1), 4, 4)
 
 
 @given(csr_problems(), st.data())
@@ -127,3 +129,101 @@ def test_rebuild_pattern_refuses_a_grown_position_that_is_kept(module):
         module.rebuild_pattern(indptr, indices, np.array([True, True]), np.array([0]), np.array([2], np.int32))
     with pytest.raises(ValueError, match="sorted by"):
         module.rebuild_pattern(indptr, indices, np.array([False, False]), np.array([0, 0]), np.array([2, 1], np.int32))
+
+
+def test_lane_order_hand_case():
+    # batch 17: lane 0 holds b = 0 and 16, lanes 1..15 hold b = 1..15; x = 1, dy = [2**24, 1, 1, ..., 1].
+    # lane 0: 2**24 + 1 -> 2**24 (ties to even); lanes 1..15: 1. Tree: h=8: lane0 2**24 + 1 -> 2**24,
+    # lanes 1..7: 2; h=4: lane0 2**24 + 2, lanes 1..3: 4; h=2: lane0 2**24 + 6, lane1: 8; h=1: 2**24 + 14.
+    # (Sequential order would give 2**24, the exact sum is 2**24 + 16.)
+    XT = np.ones((1, 17), np.float32)
+    dYT = np.ones((1, 17), np.float32)
+    dYT[0, 0] = 2**24
+    expected = np.float32(2**24 + 14)
+    indptr, indices = np.array([0, 1], np.int32), np.array([0], np.int32)
+    assert csr.sddmm(indptr, indices, XT, dYT)[0] == expected
+    assert reference.sddmm(indptr, indices, XT, dYT)[0] == expected
+    assert csr.dense_weight_gradient(XT, dYT, np.float32(1))[0, 0] == expected
+    assert reference.dense_weight_gradient(XT, dYT, np.float32(1))[0, 0] == expected
+    empty = np.array([0, 0], np.int32), np.zeros(0, np.int32)
+    for top in (grow.grow_topk, grow.exhaustive_grow_topk):
+        assert top(XT, dYT, *empty, 1, np.float32(0.5), 1, 1)[1][0] == expected * np.float32(0.5)
+
+
+def _random_pattern(rows, cols, density, rng, index_dtype=np.int32):
+    mask = rng.random((rows, cols)) < density
+    indptr = np.zeros(rows + 1, index_dtype)
+    np.cumsum(mask.sum(axis=1), out=indptr[1:])
+    return mask, indptr, np.nonzero(mask)[1].astype(index_dtype)
+
+
+def _assert_grow_equals_twin(XT, dYT, indptr, indices, k, scale, blocks=((7, 13), (64, 1024))):
+    expected = reference.grow_topk(XT, dYT, indptr, indices, k, scale, 1, 1)
+    for block_rows, block_cols in blocks:
+        for top in (grow.grow_topk, grow.exhaustive_grow_topk):
+            flat, grad = top(XT, dYT, indptr, indices, k, scale, block_rows, block_cols)
+            assert np.array_equal(flat, expected[0]), (top.__name__, block_rows, block_cols)
+            assert grad.dtype == expected[1].dtype and np.array_equal(grad, expected[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_grow_topk_mathematically_tied_gradients_that_round_differently(dtype):
+    # every dYT row is a permutation of one vector of widely spread magnitudes and x = 1, so all gradients
+    # are the same real number but their floats differ in the last bits with the summation order: the BLAS
+    # filter must never drop a position the exact lane-order values rank in
+    rng = np.random.default_rng(1)
+    base = (rng.standard_normal(40) * 10.0 ** rng.integers(-4, 5, 40)).astype(dtype)
+    dYT = np.stack([rng.permutation(base) for _ in range(30)])
+    XT = np.ones((150, 40), dtype)
+    XT[::7] *= -1
+    mask, indptr, indices = _random_pattern(150, 30, 0.2, rng)
+    n_free = int((~mask).sum())
+    for k in (1, 17, n_free // 2, n_free):
+        _assert_grow_equals_twin(XT, dYT, indptr, indices, k, dtype(1))
+
+
+@pytest.mark.parametrize("scale", [1.0, 1 / 3, 0.0])
+def test_grow_topk_larger_layer_equals_twin(scale):
+    # n_in >= 128, so the starting threshold is guessed from sampled rows (SAMPLE_ROWS)
+    rng = np.random.default_rng(2)
+    XT = rng.standard_normal((300, 33)).astype(np.float32)
+    dYT = rng.standard_normal((70, 33)).astype(np.float32)
+    mask, indptr, indices = _random_pattern(300, 70, 0.1, rng, np.int64)
+    for k in (1, 500, 6000):
+        _assert_grow_equals_twin(XT, dYT, indptr, indices, k, np.float32(scale))
+
+
+def test_grow_topk_recovers_from_a_wrong_threshold_guess():
+    # the sampled rows (every 300 // 64 = 4th) carry gradients 1000x larger than the others, so the guess
+    # for a k beyond them is far too high; the filter must notice and start again from -inf
+    rng = np.random.default_rng(3)
+    XT = rng.standard_normal((300, 16)).astype(np.float32)
+    XT[::4] *= 1000
+    dYT = rng.standard_normal((40, 16)).astype(np.float32)
+    mask, indptr, indices = _random_pattern(300, 40, 0.05, rng)
+    _assert_grow_equals_twin(XT, dYT, indptr, indices, 5000, np.float32(1))
+
+
+def test_grow_topk_compacts_and_overflows_its_candidate_buffer(monkeypatch):
+    monkeypatch.setattr(grow, "EXTRA_CANDIDATES", 0)  # buffer of 2k: compacted many times
+    rng = np.random.default_rng(4)
+    XT = rng.standard_normal((60, 24)).astype(np.float32)
+    dYT = rng.standard_normal((50, 24)).astype(np.float32)
+    mask, indptr, indices = _random_pattern(60, 50, 0.3, rng)
+    _assert_grow_equals_twin(XT, dYT, indptr, indices, 40, np.float32(1))
+    # all-equal gradients: every free position ties, the buffer overflows, the exhaustive path answers
+    _assert_grow_equals_twin(np.ones((60, 4), np.float32), np.ones((50, 4), np.float32), indptr, indices, 40,
+                             np.float32(1))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_grow_topk_non_finite_inputs_take_the_exhaustive_path(bad):
+    XT = np.array([[1.0, 2.0], [bad, 1.0]], np.float32)
+    dYT = np.array([[1.0, -1.0], [0.0, 1.0]], np.float32)
+    empty = np.array([0, 0, 0], np.int32), np.zeros(0, np.int32)
+    if np.isnan(bad):
+        with pytest.raises(ValueError, match="NaN"):
+            grow.grow_topk(XT, dYT, *empty, 2, np.float32(1), 2, 2)
+    else:  # inf * 0 = NaN at (1, 1); the other entries are finite or +-inf
+        with pytest.raises(ValueError, match="NaN"):
+            grow.grow_topk(XT, dYT, *empty, 4, np.float32(1), 2, 2)
