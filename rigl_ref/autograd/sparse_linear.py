@@ -7,8 +7,8 @@ aligned with the CSR data. The pattern is static (not differentiated): keyword a
 once to ``XT`` ``(in, batch)`` (free when ``x`` is itself a transposed feature-major array, as the output of
 a previous sparse layer is) and the output is returned as the transposed view of ``YT`` ``(out, batch)``.
 VJPs: ``dx = dy @ W^T`` (``csr_matmul``) and the weight gradient only at the active entries,
-``d weight_data[p] = sum_b x[b, i] * dy[b, j]`` for entry ``p = (i, j)`` (``sddmm``; its batch sum is
-sequential, so it equals ``dense_weight_gradient`` at that position bit for bit).
+``d weight_data[p] = sum_b x[b, i] * dy[b, j]`` for entry ``p = (i, j)`` (``sddmm``; its batch sum is in
+the lane order of ``rigl_ref.kernels.lanes``, so it equals ``dense_weight_gradient`` at that position bit for bit).
 
 ``sparse_conv2d``: a convolution (NCHW input, cross-correlation as in :mod:`rigl_ref.autograd.conv`) whose
 kernel is a CSR matrix ``K`` of shape ``(out_channels, in_channels*kh*kw)`` over the im2col columns of the

@@ -39,5 +39,6 @@ class GrowthInputs(NamedTuple):
 
     def dense_gradient(self, scale: float = 1.0) -> np.ndarray:
         """The dense gradient ``scale * row_factor @ col_factor^T`` with the batch sum in the kernels'
-        sequential order: the very values ``grow_topk`` ranks (for test-sized layers and the spec layer)."""
+        lane order (``rigl_ref.kernels.lanes``): the very values ``grow_topk`` ranks (for test-sized
+        layers and the spec layer)."""
         return dense_weight_gradient(self.row_factor, self.col_factor, self.row_factor.dtype.type(scale))
