@@ -99,7 +99,7 @@ class Trainer:
         x, y = self.next_batch()
         update_now = self.replaces and self.method.is_update(self.clock())
         for layer in self.model.sparse_layers().values():
-            layer.record_growth_inputs = self.method.records_growth_inputs or self.method.name == "snfs"
+            layer.record_growth_inputs = self.method.records_growth_inputs
         params = self.model.parameters()
         for tensor in params.values():
             tensor.grad = None

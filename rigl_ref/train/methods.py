@@ -105,7 +105,7 @@ class DropGrow(_Scheduled):
         self.alpha, self.t_end, self.seed = config.drop_fraction, t_end, config.seed
         key = "constant" if config.drop_schedule == "constant" else convention.cosine_schedule
         self._fraction = get_drop_fraction_schedule(key)
-        self.records_growth_inputs = name == "rigl"
+        self.records_growth_inputs = name in ("rigl", "snfs")  # both read the batch's dense-gradient factors
         self.records = deque(maxlen=config.grow_batches)  # RigL: growth inputs of the last n batches
         self.decay = np.float32(config.snfs_decay)
         self.ema: dict[str, np.ndarray] = {}  # SNFS: dense EMA of the gradient per layer (CSR layout)

@@ -18,7 +18,7 @@ import numpy as np
 
 from rigl_ref.autograd import softmax_cross_entropy
 from rigl_ref.data import batches, load_dataset
-from rigl_ref.nn.models import Model, architecture, hidden_widths
+from rigl_ref.nn.models import Model, architecture
 from rigl_ref.optim import SGD, Adam, AdamW, make_lr_schedule
 from rigl_ref.sparse_training.distributions import DISTRIBUTION_ALIASES, active_counts, layer_sparsities
 from rigl_ref.sparse_training.masks import init_masks
@@ -26,7 +26,6 @@ from rigl_ref.sparse_training.updaters import SNIP
 from rigl_ref.train.config import RunConfig
 
 MASK_STREAM, WEIGHT_STREAM, SET_STREAM, SNIP_STREAM = 1_000_001, 1_000_002, 1_000_003, 1_000_004
-SPARSE_METHODS = ("rigl", "set", "snfs", "static", "pruning", "snip")
 
 
 def stream(seed: int, stream_id: int, *more: int) -> np.random.Generator:
@@ -131,5 +130,3 @@ def make_lr(config: RunConfig, total_steps: int):
     return make_lr_schedule(config.lr_schedule, config.lr, total_steps, milestones=config.lr_milestones,
                             gamma=config.lr_gamma, warmup_steps=config.warmup_steps)
 
-
-__all__ = ["build_model", "make_optimizer", "make_lr", "load_data", "hidden_widths", "stream", "SPARSE_METHODS"]

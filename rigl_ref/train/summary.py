@@ -13,6 +13,7 @@ import math
 
 from rigl_ref.sparse_training.catalogues import lenet5, mlp
 from rigl_ref.sparse_training.flops import PruningSchedule, flops_report, inference_flops, training_step_flops
+from rigl_ref.train.setup import model_specs
 
 
 def catalogue_of(specs, model: str):
@@ -27,8 +28,6 @@ def flops_summary(trainer) -> dict:
     config, specs = trainer.config, trainer.model.specs
     catalogue = catalogue_of(specs, config.model)
     if config.method == "small-dense":
-        from rigl_ref.train.setup import model_specs
-
         full = catalogue_of(model_specs(config, trainer.dataset), config.model)
         f_small, f_dense = inference_flops(catalogue), inference_flops(full)
         step = training_step_flops("small-dense", f_small, f_dense)
@@ -38,9 +37,8 @@ def flops_summary(trainer) -> dict:
     sparsities = {s.name: 1.0 - nnz[s.name] / s.size for s in specs}
     if config.method == "pruning":
         sparsities = {name: trainer.sparsities[name] for name in sparsities}
-    method = {"dense": "dense"}.get(config.method, config.method)
     report = flops_report(
-        catalogue, sparsities, method=method, delta_t=config.update_interval,
+        catalogue, sparsities, method=config.method, delta_t=config.update_interval,
         t_end_fraction=config.end_fraction,
         pruning=PruningSchedule(begin=trainer.method.schedule.begin_step, end=trainer.method.schedule.end_step,
                                 total=trainer.total, every=config.update_interval)
