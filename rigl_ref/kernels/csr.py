@@ -26,15 +26,38 @@ import numpy as np
 from .jit import jit
 from .lanes import LANES, batch_major_panel, combine_lanes, lane_gradient_rows
 
+TILE_BYTES = 1 << 20  # working set of a tile: half the 2 MiB L2 cache of the project machine
+BATCH_TILE = 128  # batch columns per tile of csr_transposed_matmul
+
 
 @jit
 def csr_transposed_matmul(indptr, indices, data, XT, n_out):
     """``A^T @ XT`` for the CSR matrix ``A`` (shape ``(n_rows, n_out)``), ``XT`` of shape ``(n_rows, batch)``.
 
     The forward of a sparse linear layer, ``YT = W^T XT`` (``y = x @ W``), and the input gradient of a
-    sparse conv2d (``A`` = its kernel, ``XT`` = the output gradient in im2col columns)."""
+    sparse conv2d (``A`` = its kernel, ``XT`` = the output gradient in im2col columns).
+
+    When the output is larger than ``TILE_BYTES`` (so its randomly updated rows would not stay in the
+    2 MiB L2 cache), the batch is cut into contiguous copies of ``BATCH_TILE`` columns processed one after
+    the other (``/work/shared/spec/perf_and_data.md`` §2.2 point 3). Each output value still adds the
+    entries of its column in increasing row order, so the result is the same with or without tiles."""
     batch = XT.shape[1]
     YT = np.zeros((n_out, batch), dtype=XT.dtype)
+    if n_out * batch * XT.itemsize <= TILE_BYTES or batch <= BATCH_TILE:
+        _add_transposed_product(indptr, indices, data, XT, YT)
+        return YT
+    for b0 in range(0, batch, BATCH_TILE):
+        b1 = min(batch, b0 + BATCH_TILE)
+        tile = np.zeros((n_out, b1 - b0), dtype=XT.dtype)
+        _add_transposed_product(indptr, indices, data, np.ascontiguousarray(XT[:, b0:b1]), tile)
+        YT[:, b0:b1] = tile
+    return YT
+
+
+@jit
+def _add_transposed_product(indptr, indices, data, XT, YT):
+    """``YT += A^T @ XT``, row ``i`` of ``A`` after row ``i - 1`` (C-contiguous ``XT`` and ``YT``)."""
+    batch = XT.shape[1]
     for i in range(indptr.shape[0] - 1):
         x = XT[i]
         for p in range(indptr[i], indptr[i + 1]):
@@ -42,7 +65,6 @@ def csr_transposed_matmul(indptr, indices, data, XT, n_out):
             v = data[p]
             for b in range(batch):
                 y[b] += v * x[b]
-    return YT
 
 
 @jit
@@ -68,43 +90,51 @@ def csr_matmul(indptr, indices, data, dYT):
 def sddmm(indptr, indices, XT, dYT):
     """Weight gradient at the active entries only: ``out[p] = sum_b XT[i, b] * dYT[j, b]`` for entry
     ``p = (i, j)`` (sampled dense-dense matrix product, i.e. ``(XT @ dYT^T)`` at the pattern), in the
-    lane order of the module docstring. For a sparse conv2d, ``XT`` is the output gradient and ``dYT`` the
-    im2col columns.
+    lane order of ``lanes.py``. For a sparse conv2d, ``XT`` is the output gradient and ``dYT`` the im2col
+    columns.
 
-    Four entries of a row are summed together (they share the loads of ``XT[i]``); a row's last group is
-    padded with repeats of its last entry, whose extra results are discarded. The loop over the ``LANES``
-    lanes of one entry is what LLVM vectorises (independent sums: no reassociation needed).
-    """
+    Speed, without changing any value: the columns are visited in blocks whose rows of ``dYT`` fit in
+    ``TILE_BYTES`` (they stay in the L2 cache while every row of the weight uses them; one block when
+    ``dYT`` is small), and four entries of a row are summed together (they share the loads of
+    ``XT[i]``; a row's last group is padded with repeats of its last entry, whose extra results are
+    discarded). The loop over the ``LANES`` lanes is what LLVM vectorises (independent sums). It is kept
+    in this one function body on purpose: moved into a helper, LLVM unrolled it instead (4x slower)."""
     out = np.empty(indices.shape[0], dtype=XT.dtype)
     batch = XT.shape[1]
     full = batch - batch % LANES
     acc = np.empty((4, LANES), dtype=XT.dtype)  # acc[e, lane]: the lanes of the group's e-th entry
-    for i in range(indptr.shape[0] - 1):
-        x = XT[i]
-        p, end = indptr[i], indptr[i + 1]
-        while p < end:
-            last = end - 1
-            g0, g1 = dYT[indices[p]], dYT[indices[min(p + 1, last)]]
-            g2, g3 = dYT[indices[min(p + 2, last)]], dYT[indices[min(p + 3, last)]]
-            acc[:] = 0
-            a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
-            for b0 in range(0, full, LANES):
-                for lane in range(LANES):
-                    xb = x[b0 + lane]
-                    a0[lane] += xb * g0[b0 + lane]
-                    a1[lane] += xb * g1[b0 + lane]
-                    a2[lane] += xb * g2[b0 + lane]
-                    a3[lane] += xb * g3[b0 + lane]
-            for b in range(full, batch):
-                xb = x[b]
-                a0[b - full] += xb * g0[b]
-                a1[b - full] += xb * g1[b]
-                a2[b - full] += xb * g2[b]
-                a3[b - full] += xb * g3[b]
-            combine_lanes(acc.T, 4)
-            for e in range(min(4, end - p)):
-                out[p + e] = acc[e, 0]
-            p += 4
+    block = max(1, TILE_BYTES // max(1, batch * dYT.itemsize))
+    cursor = indptr[:-1].astype(np.int64)  # first entry of each row not yet computed
+    for j1 in range(block, dYT.shape[0] + block, block):
+        for i in range(indptr.shape[0] - 1):
+            x = XT[i]
+            p = end = cursor[i]
+            while end < indptr[i + 1] and indices[end] < j1:
+                end += 1
+            cursor[i] = end
+            while p < end:
+                last = end - 1
+                g0, g1 = dYT[indices[p]], dYT[indices[min(p + 1, last)]]
+                g2, g3 = dYT[indices[min(p + 2, last)]], dYT[indices[min(p + 3, last)]]
+                acc[:] = 0
+                a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
+                for b0 in range(0, full, LANES):
+                    for lane in range(LANES):
+                        xb = x[b0 + lane]
+                        a0[lane] += xb * g0[b0 + lane]
+                        a1[lane] += xb * g1[b0 + lane]
+                        a2[lane] += xb * g2[b0 + lane]
+                        a3[lane] += xb * g3[b0 + lane]
+                for b in range(full, batch):
+                    xb = x[b]
+                    a0[b - full] += xb * g0[b]
+                    a1[b - full] += xb * g1[b]
+                    a2[b - full] += xb * g2[b]
+                    a3[b - full] += xb * g3[b]
+                combine_lanes(acc.T, 4)
+                for e in range(min(4, end - p)):
+                    out[p + e] = acc[e, 0]
+                p += 4
     return out
 
 
