@@ -122,3 +122,34 @@ def test_growth_over_several_batches_changes_the_ranking_only():
     trainer, records = _run(tiny_config(method="rigl", grow_batches=3))
     assert trainer.method.records.maxlen == 3 and len(trainer.method.records) == 3
     assert any(r.get("mask_update") for r in records)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(method="rigl", convention="tf1", grow_batches=3),  # stateful predicate, growth records
+        dict(method="snfs"),  # EMA state
+        dict(method="pruning", convention="tf2"),
+        dict(method="set", convention="jaxpruner", optimizer="adam", lr=0.01),
+    ],
+)
+def test_checkpoint_round_trip_continues_bit_for_bit(tmp_path, changes):
+    from rigl_ref.train.checkpoint import load_checkpoint, save_checkpoint
+
+    config = tiny_config(**changes)
+    whole, whole_records = _run(config)
+    first = Trainer(config, DATA)
+    for _ in range(10):
+        first.train_iteration()
+    arrays, meta = first.state()
+    save_checkpoint(tmp_path, arrays, meta, tag=first.iteration)
+    second = Trainer(config, DATA)
+    second.load_state(*load_checkpoint(tmp_path))
+    records = []
+    while not second.done:
+        records.append(second.train_iteration())
+    assert records == whole_records[10:]
+    final, expected = second.state(), whole.state()
+    assert final[1] == expected[1] and sorted(final[0]) == sorted(expected[0])
+    for key, value in expected[0].items():
+        assert np.array_equal(final[0][key], value), key
