@@ -21,4 +21,5 @@ def report(run_dir) -> str:
     except json.JSONDecodeError as error:
         raise ValueError(f"{str(summary_path)!r} is not valid JSON: {error}") from None
     render_plots(run_dir)
-    return summary_text(summary) + f"\n  plots: {run_dir / 'curves.png'}, {run_dir / 'connectivity.png'}"
+    plots = [str(run_dir / name) for name in ("curves.png", "connectivity.png") if (run_dir / name).is_file()]
+    return summary_text(summary) + f"\n  plots: {', '.join(plots)}"

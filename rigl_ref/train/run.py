@@ -59,11 +59,10 @@ def _prepare_new_dir(run_dir: Path, force: bool) -> None:
 def start_run(config: RunConfig, run_dir, *, force: bool = False, progress: bool = True, out=sys.stdout) -> dict:
     """Train a new run in ``run_dir``; return the summary."""
     run_dir = Path(run_dir)
-    dataset = load_data(config)  # fail on missing data before touching the directory
+    trainer = Trainer(config, load_data(config))  # fail on bad data or config before touching the directory
     _prepare_new_dir(run_dir, force)
     save_config(config, run_dir / "config.toml")
     print(f"# rigl-ref train -> {run_dir}\n# effective configuration:\n{config_to_toml(config)}", file=out)
-    trainer = Trainer(config, dataset)
     return _drive(trainer, run_dir, progress=progress, out=out, elapsed=0.0)
 
 
