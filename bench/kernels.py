@@ -12,8 +12,8 @@ Defaults to 1 thread for BLAS (threadpoolctl) and Numba (2 threads under content
 slower on the 2-core machine, /work/shared/spec/perf_and_data.md §4.3). Times are medians of ``--repeats``
 runs after one warm-up call. GFLOP/s count 2*batch*nnz for sparse and 2*batch*in*out for dense products.
 Peak extra memory: the dense GEMM's is measured with tracemalloc (NumPy reports its allocations to it); the
-Numba grow kernel allocates outside Python's allocator, so its figure is the explicit sum of its buffers
-(panel, gradient block, heap of k candidates, per-row cursor).
+grow top-k's NumPy buffers are measured the same way, plus an explicit sum of the arrays it allocates
+inside Numba (``grow_extra_bytes``).
 """
 
 from __future__ import annotations
@@ -64,6 +64,18 @@ def random_weight(rows, cols, sparsity, rng):
     return CSRWeight.from_dense(mask.reshape(rows, cols), rng.standard_normal((rows, cols)))
 
 
+def grow_extra_bytes(xt, dyt, ip, ix, k):
+    """Peak extra memory of one grow_topk call: tracemalloc's peak (the NumPy buffers: candidate buffer,
+    GEMM tiles, sampled-rows GEMM, final sort arrays) plus the arrays Numba allocates outside Python's
+    allocator, summed explicitly (the exact values of about k candidates, SDDMM's per-row cursor, the radix
+    histogram, one row of upper bounds)."""
+    tracemalloc.start()
+    grow_topk(xt, dyt, ip, ix, k, np.float32(1), BLOCK_ROWS, BLOCK_COLS)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak + k * xt.itemsize + xt.shape[0] * 8 + 65536 * 8 + BLOCK_COLS * 8
+
+
 def bench_layer(rows, cols, sparsity, repeats, rng):
     w = random_weight(rows, cols, sparsity, rng)
     x = rng.standard_normal((BATCH, rows)).astype(np.float32)
@@ -90,11 +102,8 @@ def bench_layer(rows, cols, sparsity, repeats, rng):
                             median_s=seconds, gflops=flops / seconds / 1e9))
     k = int(GROW_FRACTION * w.nnz)
     seconds = median_seconds(lambda: grow_topk(xt, dyt, ip, ix, k, np.float32(1), BLOCK_ROWS, BLOCK_COLS), repeats)
-    panel = BATCH * min(BLOCK_COLS, cols) * 4
-    block = BLOCK_ROWS * min(BLOCK_COLS, cols) * 4
-    heap = k * (4 + 8 + 4)
     records.append(dict(op="grow_topk", impl="rigl_ref", rows=rows, cols=cols, batch=BATCH, sparsity=sparsity,
-                        nnz=w.nnz, k=k, median_s=seconds, peak_extra_bytes=panel + block + heap + rows * 8,
+                        nnz=w.nnz, k=k, median_s=seconds, peak_extra_bytes=grow_extra_bytes(xt, dyt, ip, ix, k),
                         block=[BLOCK_ROWS, BLOCK_COLS]))
     seconds = median_seconds(lambda: x.T @ dy, repeats)
     tracemalloc.start()

@@ -72,17 +72,27 @@ def csr_matmul(indptr, indices, data, dYT):
     """``A @ dYT`` for the CSR matrix ``A`` (shape ``(n_rows, n_cols)``), ``dYT`` of shape ``(n_cols, batch)``.
 
     The input gradient of a sparse linear layer, ``dXT = W dYT`` (``dx = dy @ W^T``), and the forward of
-    a sparse conv2d (``A`` = its kernel ``(out_channels, in_channels*kh*kw)``, ``dYT`` = im2col columns)."""
+    a sparse conv2d (``A`` = its kernel ``(out_channels, in_channels*kh*kw)``, ``dYT`` = im2col columns).
+
+    The columns are visited in blocks whose rows of ``dYT`` fit in ``TILE_BYTES`` (L2-resident while every
+    row uses them; one block when ``dYT`` is small); a row's entries are still added in increasing column
+    order, so the blocks do not change any value."""
     n_in = indptr.shape[0] - 1
     batch = dYT.shape[1]
     dXT = np.zeros((n_in, batch), dtype=dYT.dtype)
-    for i in range(n_in):
-        acc = dXT[i]
-        for p in range(indptr[i], indptr[i + 1]):
-            g = dYT[indices[p]]
-            v = data[p]
-            for b in range(batch):
-                acc[b] += v * g[b]
+    block = max(1, TILE_BYTES // max(1, batch * dYT.itemsize))
+    cursor = indptr[:-1].astype(np.int64)  # first entry of each row not yet added
+    for j1 in range(block, dYT.shape[0] + block, block):
+        for i in range(n_in):
+            acc = dXT[i]
+            p = cursor[i]
+            while p < indptr[i + 1] and indices[p] < j1:
+                g = dYT[indices[p]]
+                v = data[p]
+                for b in range(batch):
+                    acc[b] += v * g[b]
+                p += 1
+            cursor[i] = p
     return dXT
 
 
