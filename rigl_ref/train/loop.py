@@ -2,7 +2,7 @@
 
 One iteration consumes one batch::
 
-    forward, loss, backward on the batch (recording growth inputs for RigL)
+    forward, loss, backward on the batch (recording growth inputs when an update will read them)
     if the method's update REPLACES the weight step (RigL in the paper/TF1/rigl-torch; RigL and SET in
     jaxpruner) and the predicate fires at the current clock:
         update the masks from this batch's gradient       # no weight step, the step counter stays
@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from rigl_ref.autograd import softmax_cross_entropy
+from rigl_ref.autograd import log_softmax, softmax_cross_entropy
 from rigl_ref.data import batches, batches_per_epoch, to_float32
 from rigl_ref.sparse import CSRWeight
 from rigl_ref.sparse_training.conventions import get_convention
@@ -76,6 +76,12 @@ class Trainer:
             return self.iteration + 1
         return self.step  # global_step: already incremented when read after the weight step
 
+    def predicate_clock(self) -> int:
+        """The clock the coming iteration's update predicate will read: :meth:`clock` now when the update
+        replaces the weight step; after the step (``global_step`` one further) when it follows it."""
+        after_step = not self.replaces and self.convention.step_origin == "global_step"
+        return self.clock() + after_step
+
     def progress(self) -> int:
         """Position on the run-length clock (T = ``self.total``)."""
         return self.step if self.convention.step_origin == "global_step" else self.iteration
@@ -97,9 +103,12 @@ class Trainer:
     def train_iteration(self) -> dict:
         """Run one iteration; return its metrics record."""
         x, y = self.next_batch()
-        update_now = self.replaces and self.method.is_update(self.clock())
+        clock = self.predicate_clock()
+        record_growth = self.method.needs_growth_inputs(clock)  # asked before the (stateful) predicate moves
+        fraction, lr = self.method.drop_fraction(clock), self.lr(self.step)
+        update_now = self.replaces and self.method.is_update(clock)
         for layer in self.model.sparse_layers().values():
-            layer.record_growth_inputs = self.method.records_growth_inputs
+            layer.record_growth_inputs = record_growth
         params = self.model.parameters()
         for tensor in params.values():
             tensor.grad = None
@@ -109,27 +118,23 @@ class Trainer:
         if not math.isfinite(loss_value):
             raise TrainingDiverged(f"loss became {loss_value} at step {self.step} (iteration {self.iteration})")
         loss.backward()
-        self.method.observe(self.model)
-        record = {
-            "iteration": self.iteration + 1, "step": self.step,
-            "epoch": round((self.iteration + 1) / self.per_epoch, 6),
-            "loss": loss_value, "train_accuracy": float(np.mean(np.argmax(logits.value, axis=1) == y)),
-        }
-        if update_now:
-            fraction = self.method.drop_fraction(self.clock())
-            counts = self.method.update(self.model, self.optimizer, self.clock(), fraction)
+        self.method.observe(self.model, record_growth)
+        counts = None
+        if update_now:  # the mask update replaces the weight step: t does not move
+            counts = self.method.update(self.model, self.optimizer, clock, fraction)
         else:
-            lr = self.lr(self.step)
             self.optimizer.step({k: t.value for k, t in params.items()}, {k: t.grad for k, t in params.items()}, lr)
             self.step += 1
-            record.update(step=self.step, lr=lr)
-            counts = None
-            if self.method.updates and not self.replaces and self.method.is_update(self.clock()):
-                fraction = self.method.drop_fraction(self.clock())
-                counts = self.method.update(self.model, self.optimizer, self.clock(), fraction)
+            if self.method.updates and not self.replaces and self.method.is_update(clock):
+                counts = self.method.update(self.model, self.optimizer, clock, fraction)
         self.iteration += 1
+        record = {
+            "iteration": self.iteration, "step": self.step, "epoch": round(self.iteration / self.per_epoch, 6),
+            "loss": loss_value, "train_accuracy": float(np.mean(np.argmax(logits.value, axis=1) == y)),
+            "lr": lr, "drop_fraction": fraction,
+        }
         if counts is not None:
-            record.update(mask_update=True, drop_fraction=fraction, changes=counts)
+            record.update(mask_update=True, changes=counts)
         record["nnz"] = self.model.nnz()
         return record
 
@@ -137,17 +142,18 @@ class Trainer:
     def evaluate(self) -> tuple[float, float]:
         """Test loss and accuracy (batches of 1000, no gradient recorded)."""
         data = self.dataset
+        for layer in self.model.sparse_layers().values():
+            layer.record_growth_inputs = False
         losses, correct = 0.0, 0
         for start in range(0, data.n_test, EVAL_BATCH):
             x = to_float32(data.test_x[start : start + EVAL_BATCH])
             y = data.test_y[start : start + EVAL_BATCH]
             if self.flatten:
                 x = x.reshape(len(x), -1)
-            logits = self.model(x).value
-            shifted = logits - logits.max(axis=1, keepdims=True)
-            log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            logits = self.model(x)
+            log_probs = log_softmax(logits, axis=1).value
             losses += float(-log_probs[np.arange(len(y)), y].sum())
-            correct += int((np.argmax(logits, axis=1) == y).sum())
+            correct += int((np.argmax(logits.value, axis=1) == y).sum())
         accuracy = correct / data.n_test
         self.last_accuracy = accuracy
         self.best_accuracy = accuracy if self.best_accuracy is None else max(self.best_accuracy, accuracy)

@@ -23,6 +23,7 @@ zeroed slots (:meth:`Optimizer.set_slots` receives the remapped arrays).
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 
 import numpy as np
@@ -40,7 +41,6 @@ class NoUpdates:
     """Methods whose connectivity never changes after initialisation (static, snip, dense, small-dense)."""
 
     updates = False
-    records_growth_inputs = False
 
     def __init__(self, name: str):
         self.name = name
@@ -51,8 +51,14 @@ class NoUpdates:
     def drop_fraction(self, clock: int) -> float:
         return 0.0
 
-    def observe(self, model) -> None:
-        """Called after every backward pass (before the weight step)."""
+    def needs_growth_inputs(self, clock: int) -> bool:
+        """Whether the coming iteration, whose update predicate reads ``clock``, must record its sparse
+        layers' growth inputs (asked before the forward pass; the schedule's state is not touched)."""
+        return False
+
+    def observe(self, model, recorded: bool) -> None:
+        """Called after every backward pass (before the weight step); ``recorded`` is the answer
+        :meth:`needs_growth_inputs` gave for this iteration."""
 
     def state(self) -> tuple[dict, dict]:
         """``(arrays, meta)`` to checkpoint."""
@@ -73,6 +79,14 @@ class _Scheduled(NoUpdates):
 
     def is_update(self, clock: int) -> bool:
         return self.schedule.is_update(clock)
+
+    def update_within(self, clock: int, iterations: int) -> bool:
+        """Whether the predicate fires at one of ``clock .. clock + iterations - 1``, asked of a copy of the
+        schedule (TF1's predicate is stateful). Consecutive iterations read consecutive clocks until an
+        update happens (every ``step_origin``), so this is "an update within the next ``iterations``
+        iterations"."""
+        probe = copy.copy(self.schedule)
+        return any(probe.is_update(clock + offset) for offset in range(iterations))
 
     def state(self):
         last = getattr(self.schedule, "last_update_step", None)
@@ -105,7 +119,6 @@ class DropGrow(_Scheduled):
         self.alpha, self.t_end, self.seed = config.drop_fraction, t_end, config.seed
         key = "constant" if config.drop_schedule == "constant" else convention.cosine_schedule
         self._fraction = get_drop_fraction_schedule(key)
-        self.records_growth_inputs = name in ("rigl", "snfs")  # both read the batch's dense-gradient factors
         self.records = deque(maxlen=config.grow_batches)  # RigL: growth inputs of the last n batches
         self.decay = np.float32(config.snfs_decay)
         self.ema: dict[str, np.ndarray] = {}  # SNFS: dense EMA of the gradient per layer (CSR layout)
@@ -113,9 +126,21 @@ class DropGrow(_Scheduled):
     def drop_fraction(self, clock: int) -> float:
         return float(self._fraction(clock, alpha=self.alpha, end_step=self.t_end))
 
-    def observe(self, model) -> None:
+    def needs_growth_inputs(self, clock: int) -> bool:
+        """SNFS: always (its EMA reads every batch's dense gradient). RigL: only in the last
+        ``grow_batches`` iterations up to and including an update (the batches its grow step averages);
+        SET: never. Recording on every iteration was measured to cost about 25 % of a LeNet-5 iteration
+        (``docs/training.md``, performance notes)."""
+        if self.name == "snfs":
+            return True
+        return self.name == "rigl" and self.update_within(clock, self.records.maxlen)
+
+    def observe(self, model, recorded: bool) -> None:
         if self.name == "rigl":
-            self.records.append({name: layer.growth_inputs() for name, layer in model.sparse_layers().items()})
+            if recorded:
+                self.records.append({name: layer.growth_inputs() for name, layer in model.sparse_layers().items()})
+            else:  # no update within grow_batches iterations: no later update reads the batches kept so far
+                self.records.clear()
         elif self.name == "snfs":
             for name, layer in model.sparse_layers().items():
                 gradient = layer.growth_inputs().dense_gradient()

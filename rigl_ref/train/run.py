@@ -118,7 +118,7 @@ def _train_to_end(trainer: Trainer, run_dir: Path, *, progress: bool, out, elaps
                 _checkpoint(trainer, run_dir, time.perf_counter() - started)
             now = time.perf_counter()
             bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['train_accuracy']:.2f}",
-                            drop=f"{trainer.method.drop_fraction(trainer.clock()):.3f}",
+                            drop=f"{record['drop_fraction']:.3f}",
                             ms_step=f"{1000 * (now - last_tick):.1f}", refresh=False)
             last_tick = now
             bar.update(trainer.progress() - bar.n)

@@ -21,16 +21,12 @@ def _run(config):
     return trainer, records
 
 
-def _weights(trainer):
-    out = {}
-    for name, layer in trainer.model.layers.items():
-        if name in trainer.model.sparse_layers():
-            w = layer.weight
-            out[name] = (w.indptr.copy(), w.indices.copy(), w.data.copy())
-        else:
-            out[name] = (layer.weight.value.copy(),)
-        out[name + ".bias"] = (layer.bias.value.copy(),)
-    return out
+def _assert_same_state(a, b):
+    """Two trainers hold the same weights, patterns, optimizer slots, method state and counters."""
+    (arrays_a, meta_a), (arrays_b, meta_b) = a.state(), b.state()
+    assert meta_a == meta_b and sorted(arrays_a) == sorted(arrays_b)
+    for key, value in arrays_a.items():
+        assert np.array_equal(value, arrays_b[key]), key
 
 
 @pytest.mark.parametrize("method", ["rigl", "set", "snfs", "pruning", "snip", "static"])
@@ -38,11 +34,9 @@ def test_same_seed_same_run_bit_for_bit(method):
     config = tiny_config(method=method)
     (a, ra), (b, rb) = _run(config), _run(config)
     assert ra == rb
-    for key, arrays in _weights(a).items():
-        for x, y in zip(arrays, _weights(b)[key]):
-            assert np.array_equal(x, y), key
-    other = _weights(_run(tiny_config(method=method, seed=1))[0])
-    assert any(not np.array_equal(x, y) for key in other for x, y in zip(other[key], _weights(a)[key]))
+    _assert_same_state(a, b)
+    other = _run(tiny_config(method=method, seed=1))[0].state()[0]
+    assert any(not np.array_equal(value, a.state()[0][key]) for key, value in other.items())
 
 
 def test_paper_rigl_update_replaces_the_weight_step():
@@ -51,7 +45,8 @@ def test_paper_rigl_update_replaces_the_weight_step():
     # paper: t mod ΔT == 0 and t < T_end on the iteration index; an update iteration does no weight step
     expected = [i for i in range(trainer.total) if i % 3 == 0 and i < trainer.t_end]
     assert [r["iteration"] - 1 for r in updates] == expected
-    assert all("lr" not in r for r in updates)
+    steps = [0] + [r["step"] for r in records]  # steps[i]: weight steps done after iteration i
+    assert all(steps[r["iteration"]] == steps[r["iteration"] - 1] for r in updates)  # no weight step
     assert trainer.iteration == trainer.total and trainer.step == trainer.total - len(expected)
 
 
@@ -64,7 +59,8 @@ def test_tf1_rigl_extra_batch_and_set_follows_the_step():
     assert trainer.iteration == trainer.step == trainer.total
     # TF1 SET: the post-increment global step, updates at begin + kΔT = 1, 4, 7, ... <= T_end
     assert [r["step"] for r in updates] == list(range(1, trainer.t_end + 1, 3))
-    assert all("lr" in r for r in updates)
+    steps = [0] + [r["step"] for r in records]
+    assert all(steps[r["iteration"]] == steps[r["iteration"] - 1] + 1 for r in updates)  # after a weight step
 
 
 def test_active_counts_are_preserved_and_pruning_reaches_its_targets():
@@ -119,9 +115,21 @@ def test_nan_loss_stops_with_the_step():
 
 
 def test_growth_over_several_batches_changes_the_ranking_only():
-    trainer, records = _run(tiny_config(method="rigl", grow_batches=3))
-    assert trainer.method.records.maxlen == 3 and len(trainer.method.records) == 3
-    assert any(r.get("mask_update") for r in records)
+    one, records_one = _run(tiny_config(method="rigl", grow_batches=1))
+    three = Trainer(tiny_config(method="rigl", grow_batches=3), DATA)
+    averaged, update = [], three.method.update
+    three.method.update = lambda *args: averaged.append(len(three.method.records)) or update(*args)
+    records_three = []
+    while not three.done:
+        records_three.append(three.train_iteration())
+    assert averaged and averaged[0] == 1 and set(averaged[1:]) == {3}  # the first update (t=0) has one batch
+    assert [r["nnz"] for r in records_one] == [r["nnz"] for r in records_three]
+    def drop_counts(records):  # k per layer and update: the connections dropped, whether regrown or not
+        return [[c["dropped"] + c["regrown"] for c in r["changes"].values()] for r in records if r.get("mask_update")]
+
+    assert drop_counts(records_one) == drop_counts(records_three)
+    pattern = {k: v for k, v in one.state()[0].items() if k.endswith("/indices")}
+    assert any(not np.array_equal(v, three.state()[0][k]) for k, v in pattern.items())
 
 
 @pytest.mark.parametrize(
@@ -153,3 +161,56 @@ def test_checkpoint_round_trip_continues_bit_for_bit(tmp_path, changes):
     assert final[1] == expected[1] and sorted(final[0]) == sorted(expected[0])
     for key, value in expected[0].items():
         assert np.array_equal(final[0][key], value), key
+
+
+def _run_noting_recording(trainer):
+    """Run to the end; return the records and, per 0-based iteration, whether growth inputs were recorded."""
+    records, recorded = [], []
+    while not trainer.done:
+        records.append(trainer.train_iteration())
+        recorded.append(all(layer.record_growth_inputs for layer in trainer.model.sparse_layers().values()))
+    return records, recorded
+
+
+def _model_and_optimizer(trainer):
+    arrays = trainer.state()[0]
+    return {key: value for key, value in arrays.items() if key.startswith(("model/", "optimizer/"))}
+
+
+@pytest.mark.parametrize("convention", ["paper", "tf1", "tf2", "rigl_torch", "jaxpruner"])
+@pytest.mark.parametrize("grow_batches", [1, 3])
+def test_rigl_records_growth_inputs_only_for_the_batches_an_update_reads(convention, grow_batches):
+    config = tiny_config(method="rigl", convention=convention, update_interval=7, grow_batches=grow_batches)
+    lazy = Trainer(config, DATA)
+    records, recorded = _run_noting_recording(lazy)
+    updates = [r["iteration"] - 1 for r in records if r.get("mask_update")]
+    assert len(updates) >= 2
+    window = {i for u in updates for i in range(max(u - grow_batches + 1, 0), u + 1)}
+    assert [i for i, flag in enumerate(recorded) if flag] == sorted(window)
+    assert len(window) < len(recorded)
+    assert lazy.state()[1]["method"]["growth_records"] == 0  # after T_end nothing is kept (nor checkpointed)
+    # the same run recording on every iteration (the plain reading of Algorithm 1) gives the same result
+    eager = Trainer(config, DATA)
+    eager.method.needs_growth_inputs = lambda clock: True
+    eager_records, eager_recorded = _run_noting_recording(eager)
+    assert all(eager_recorded) and eager_records == records
+    lazy_arrays, eager_arrays = _model_and_optimizer(lazy), _model_and_optimizer(eager)
+    assert sorted(lazy_arrays) == sorted(eager_arrays)
+    for key, value in lazy_arrays.items():
+        assert np.array_equal(value, eager_arrays[key]), key
+
+
+@pytest.mark.parametrize("method, expected", [("snfs", True), ("set", False), ("static", False)])
+def test_snfs_records_every_iteration_set_and_static_never(method, expected):
+    _, recorded = _run_noting_recording(Trainer(tiny_config(method=method), DATA))
+    assert recorded and all(flag == expected for flag in recorded)
+
+
+def test_every_metrics_record_has_lr_and_drop_fraction():
+    trainer, records = _run(tiny_config(method="rigl"))
+    schedule = trainer.lr
+    steps = [0] + [r["step"] for r in records]
+    for before, record in zip(steps, records):
+        assert record["lr"] == schedule(before)  # the rate of the weight step t the iteration started at
+        assert record["drop_fraction"] == trainer.method.drop_fraction(record["iteration"] - 1)  # paper clock
+    assert any(r["drop_fraction"] > 0 for r in records) and records[-1]["drop_fraction"] == 0.0
