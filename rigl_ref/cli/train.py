@@ -16,6 +16,7 @@ from rigl_ref.sparse_training.conventions import PRESETS
 from rigl_ref.train.config import (
     DISTRIBUTIONS,
     DROP_SCHEDULES,
+    INITS,
     METHODS,
     MODELS,
     OPTIMIZERS,
@@ -34,6 +35,10 @@ _FIELD_FLAGS = {
     "dataset": dict(help="data set: mnist-subset (embedded, default), mnist, fashion-mnist, synthetic"),
     "data_dir": dict(metavar="DIR", help="directory holding the IDX files of mnist / fashion-mnist"),
     "model": dict(choices=MODELS, help="network (default lenet-300-100)"),
+    "init": dict(choices=INITS, help="weight initialisation: scaled (default; Glorot / sqrt(layer density)) or "
+                 "glorot (dense fans, the official code)"),
+    "augment_shift": dict(type=int, metavar="N", help="shift training images at random by up to N pixels "
+                          "(default 2; 0 = none, the official code)"),
     "epochs": dict(type=int, help="passes over the training set"),
     "batch_size": dict(type=int, help="examples per batch"),
     "lr": dict(type=float, help="initial learning rate"),

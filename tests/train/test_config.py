@@ -82,3 +82,26 @@ def test_overrides_apply_on_a_base():
 def test_unknown_names_are_refused(field, value, message):
     with pytest.raises(ValueError, match=message):
         RunConfig(**{field: value})
+
+
+def test_config_file_names_the_departures_from_the_official_code(tmp_path):
+    path = tmp_path / "config.toml"
+    save_config(RunConfig(), path)
+    text = path.read_text()
+    header = text[: text.index("dataset =")]
+    assert "augment_shift = 2" in header and "augment_shift = 0" in header  # the default and the official value
+    assert 'init = "scaled"' in header and 'init = "glorot"' in header
+    assert load_config(path) == RunConfig()
+    save_config(RunConfig(augment_shift=0, init="glorot"), path)
+    assert not path.read_text().startswith("#")
+
+
+def test_flags_restore_the_official_behaviour():
+    from rigl_ref.cli.main import build_parser
+    from rigl_ref.cli.train import effective_config
+
+    args = build_parser().parse_args(["train", "--init", "glorot", "--augment-shift", "0"])
+    config = effective_config(args)
+    assert (config.init, config.augment_shift) == ("glorot", 0)
+    args = build_parser().parse_args(["train", "--set", "init=glorot", "--set", "augment_shift=0"])
+    assert effective_config(args) == config
