@@ -1,7 +1,7 @@
 """The two figures of a run: ``curves.png`` and ``connectivity.png`` (matplotlib, Agg backend, no display).
 
-* Curves: training loss and test accuracy against the optimizer step, and the drop fraction used at each
-  mask update (the f_decay schedule as it ran).
+* Curves: training loss and test accuracy against the optimizer step, and the drop fraction (the f_decay
+  schedule as it ran, with a marker at each mask update).
 * Connectivity: for the input layer, the number of active outgoing connections of each input pixel
   (row nnz of the (in, out) CSR weight) as a heat map at initialisation and at the end — the RigL blog's
   picture in which background pixels lose their connections.
@@ -46,9 +46,11 @@ def plot_curves(records: list[dict], path, *, title: str = "") -> None:
     ax_acc.plot(steps, train_acc, lw=0.6, alpha=0.6, color="tab:olive", label="train batch")
     ax_acc.set_ylabel("accuracy")
     ax_acc.legend(loc="lower right")
-    updates = [r for r in records if r.get("mask_update")]
-    ax_drop.plot([r["step"] for r in updates], [r["drop_fraction"] for r in updates], marker=".", color="tab:red")
-    ax_drop.set_ylabel("drop fraction (updates)")
+    ax_drop.plot(*_series(records, "drop_fraction"), lw=0.8, color="tab:red", label="schedule")
+    ax_drop.plot(*_series([r for r in records if r.get("mask_update")], "drop_fraction"), ls="none", marker=".",
+                 color="tab:red", label="mask updates")
+    ax_drop.set_ylabel("drop fraction")
+    ax_drop.legend(loc="upper right")
     ax_drop.set_xlabel("step t")
     for axis in (ax_loss, ax_acc, ax_drop):
         axis.grid(alpha=0.3)

@@ -20,6 +20,4 @@ def report(run_dir) -> str:
         summary = json.loads(summary_path.read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"{str(summary_path)!r} is not valid JSON: {error}") from None
-    render_plots(run_dir)
-    plots = [str(run_dir / name) for name in ("curves.png", "connectivity.png") if (run_dir / name).is_file()]
-    return summary_text(summary) + f"\n  plots: {', '.join(plots)}"
+    return summary_text(summary) + "\n" + render_plots(run_dir)

@@ -126,22 +126,38 @@ def _train_to_end(trainer: Trainer, run_dir: Path, *, progress: bool, out, elaps
     wall = time.perf_counter() - started
     summary = make_summary(trainer, wall)
     write_atomic(run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
-    render_plots(run_dir)
-    print(summary_text(summary), file=out)
+    plots = render_plots(run_dir)
+    print(summary_text(summary) + "\n" + plots, file=out)
     return summary
 
 
-def render_plots(run_dir) -> None:
-    """(Re)draw ``curves.png`` and ``connectivity.png`` from the run's files."""
+CONV_FIRST_LAYER = (
+    "connectivity.png is not drawn: the first layer is a convolution, whose kernels every pixel shares, so "
+    "each pixel away from the border has the same count of active outgoing connections (the layer's nnz) "
+    "and the per-pixel picture says nothing about which pixels matter; it is drawn for MLPs"
+)
+
+
+def render_plots(run_dir) -> str:
+    """(Re)draw ``curves.png`` and ``connectivity.png`` from the run's files; return one line naming the
+    plots drawn, and one saying why ``connectivity.png`` is not drawn when it is not."""
     run_dir = Path(run_dir)
     records = read_metrics(run_dir / "metrics.jsonl")
     config = load_config(run_dir / "config.toml")
     title = f"{config.method} {config.model} {config.dataset} S={config.sparsity:g} {config.distribution}"
     plot_curves(records, run_dir / "curves.png", title=title)
+    drawn, reason = [run_dir / "curves.png"], None
     arrays, _ = load_checkpoint(run_dir)
-    if "connectivity/initial" in arrays and arrays["connectivity/initial"].size == 784:
-        plot_connectivity(arrays["connectivity/initial"], arrays["connectivity/final"],
-                          run_dir / "connectivity.png", title=f"input layer, {title}")
+    initial = arrays.get("connectivity/initial")
+    if initial is None:
+        reason = CONV_FIRST_LAYER
+    elif initial.size != 28 * 28:
+        reason = f"connectivity.png is not drawn: the input has {initial.size} features, not a 28x28 image"
+    else:
+        plot_connectivity(initial, arrays["connectivity/final"], run_dir / "connectivity.png",
+                          title=f"input layer, {title}")
+        drawn.append(run_dir / "connectivity.png")
+    return f"  plots: {', '.join(map(str, drawn))}" + (f"\n  {reason}" if reason else "")
 
 
 def summary_text(summary: dict) -> str:

@@ -34,6 +34,7 @@ def test_train_writes_every_output_and_report_rerenders(tmp_path, capsys):
     assert main(["train", "--config", str(config), "--out", str(out), "--no-progress", "--epochs", "2"]) == 0
     printed = capsys.readouterr().out
     assert "effective configuration" in printed and "epochs = 2" in printed and "test accuracy" in printed
+    assert "departures from the official RigL code" in printed and "augment_shift = 1" in printed
     for name in ("config.toml", "metrics.jsonl", "summary.json", "curves.png", "connectivity.png", "checkpoint.json"):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
@@ -44,7 +45,7 @@ def test_train_writes_every_output_and_report_rerenders(tmp_path, capsys):
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     updates = [r for r in records if r.get("mask_update")]
     assert updates and all({"dropped", "grown", "regrown"} <= set(r["changes"]["fc1"]) for r in updates)
-    assert all({"step", "epoch", "loss", "nnz"} <= set(r) for r in records)
+    assert all({"step", "epoch", "loss", "lr", "drop_fraction", "nnz"} <= set(r) for r in records)
     (out / "curves.png").unlink()
     assert main(["report", str(out)]) == 0
     assert (out / "curves.png").is_file() and "test accuracy" in capsys.readouterr().out
@@ -128,3 +129,14 @@ def test_force_replaces_results_and_diverging_run_keeps_last_checkpoint(tmp_path
     assert "loss became" in err and "at step" in err and "last good checkpoint is kept" in err
     arrays, meta = load_checkpoint(out)  # the last good checkpoint is intact
     assert meta["iteration"] >= 1 and all(np.isfinite(a).all() for a in arrays.values() if a.dtype.kind == "f")
+
+
+def test_lenet5_run_says_why_connectivity_is_not_drawn(tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    save_config(tiny_config(model="lenet5", hidden=[], epochs=1), config)
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
+    assert "connectivity.png is not drawn: the first layer is a convolution" in capsys.readouterr().out
+    assert (out / "curves.png").is_file() and not (out / "connectivity.png").exists()
+    assert main(["report", str(out)]) == 0
+    assert "connectivity.png is not drawn" in capsys.readouterr().out
