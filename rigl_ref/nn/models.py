@@ -92,7 +92,12 @@ def hidden_widths(model: str, hidden=()) -> tuple[int, ...]:
 
 
 def scaled_widths(widths, width: float) -> tuple[int, ...]:
-    """Every hidden width ``h`` as ``max(1, int(h * width))`` (the small-dense baseline's narrower net)."""
+    """Every hidden width ``h`` as ``max(1, int(h * width))`` (the small-dense baseline's narrower net).
+
+    The rule of ``sparse_training.catalogues.scale_width`` (``int`` truncation, inputs and classes kept)
+    applied to the hidden widths, so that a layer's input always matches the previous layer's output
+    (LeNet-5's flattened features follow conv2's channels); a width never drops below 1.
+    """
     return tuple(max(1, int(w * width)) for w in widths)
 
 

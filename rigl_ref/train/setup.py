@@ -59,7 +59,16 @@ def target_sparsities(config: RunConfig, specs) -> dict[str, float]:
 
 def small_dense_width(config: RunConfig, dataset) -> float:
     """Largest width multiplier whose dense network has no more weights than the sparse one's active
-    connections (bisection over the multiplier; hidden widths are ``int(h * width)``)."""
+    connections (bisection over the multiplier; hidden widths are ``int(h * width)``).
+
+    The narrow network comes from ``nn.models.architecture(width=...)``, not from
+    ``sparse_training.catalogues.scale_width``: for MLPs both give the same shapes (``int`` truncation,
+    input and output kept; ``tests/train/test_setup.py``), but ``scale_width`` scales every layer's fans
+    on their own, as the official ``get_stats(width=...)`` FLOPs counter does, so LeNet-5's flattened
+    ``fc1`` input becomes ``int(256 w)`` instead of ``16 int(16 w)`` and no longer matches ``conv2``'s
+    channels: a catalogue to count, not a network to train. The paper gives widths (for ResNet-50 only)
+    but no search; this search is rigl_ref's.
+    """
     specs = model_specs(config, dataset)
     sparsities = target_sparsities(config, specs)
     budget = sum(active_counts([(s.name, s.framework_shape) for s in specs], sparsities, config.convention).values())
