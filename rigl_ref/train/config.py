@@ -37,6 +37,12 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 LAYER_RULES = ("sparse", "dense")
 DROP_SCHEDULES = ("constant", "cosine")
 INITS = ("glorot", "scaled")
+CHOICES = {
+    "method": METHODS, "dataset": DATASET_NAMES, "distribution": DISTRIBUTIONS, "convention": PRESETS,
+    "model": MODELS, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES, "drop_schedule": DROP_SCHEDULES,
+    "first_layer": LAYER_RULES, "last_layer": LAYER_RULES, "init": INITS,
+}
+"""The string fields and the values each accepts."""
 
 
 @dataclass
@@ -88,17 +94,8 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         """Check every field; raise ValueError naming the field and its value."""
-        check_choice("method", self.method, METHODS)
-        check_choice("dataset", self.dataset, DATASET_NAMES)
-        check_choice("distribution", self.distribution, DISTRIBUTIONS)
-        check_choice("convention", self.convention, PRESETS)
-        check_choice("model", self.model, MODELS)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        check_choice("drop_schedule", self.drop_schedule, DROP_SCHEDULES)
-        check_choice("first_layer", self.first_layer, LAYER_RULES)
-        check_choice("init", self.init, INITS)
-        check_choice("last_layer", self.last_layer, LAYER_RULES)
+        for name, choices in CHOICES.items():
+            check_choice(name, getattr(self, name), choices)
         check_sparsity("sparsity", self.sparsity)
         for name in ("drop_fraction", "end_fraction", "snfs_decay", "pruning_begin_fraction", "pruning_end_fraction"):
             check_in_closed_unit_interval(name, getattr(self, name))
