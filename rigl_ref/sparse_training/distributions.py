@@ -104,11 +104,15 @@ def active_count(size: int, sparsity: float, convention="tf1") -> int:
 
 def active_counts(layers, sparsities: Mapping[str, float | None], convention="tf1") -> dict[str, int]:
     """``active_count`` of every layer; an unmasked layer (sparsity ``None``) keeps all its weights."""
-    return {
-        layer.name: layer.size if sparsities[layer.name] is None
-        else active_count(layer.size, sparsities[layer.name], convention)
-        for layer in as_layer_shapes(layers)
-    }
+    counts = {}
+    for layer in as_layer_shapes(layers):
+        sparsity = sparsities[layer.name]
+        if sparsity is None:
+            counts[layer.name] = layer.size
+        else:
+            check_sparsity(f"sparsities[{layer.name!r}]", sparsity)  # name the layer in the error
+            counts[layer.name] = active_count(layer.size, sparsity, convention)
+    return counts
 
 
 def layer_sparsities(

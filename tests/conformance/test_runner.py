@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,6 +38,17 @@ def test_every_shipped_case_matches(shipped_reports):
         if case.mismatches
     ]
     assert failures == []
+
+
+SHARED_VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors"  # ../shared/vectors of the checkout
+
+
+@pytest.mark.skipif(not SHARED_VECTORS.is_dir(), reason=f"no framework vectors at {SHARED_VECTORS}")
+def test_cli_passes_every_suite_of_the_shared_vectors(capsys):
+    assert main(["conformance", str(SHARED_VECTORS)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:-1] == [f"{suite}: {n}/{n} cases match" for suite, n in sorted(CASE_COUNTS.items())]
+    assert lines[-1] == f"{sum(CASE_COUNTS.values())} passed, 0 failed"
 
 
 def test_every_suite_has_a_registered_handler():
@@ -119,6 +131,29 @@ def test_compare_exact_treats_signed_zeros_and_bools_numerically():
     assert compare_exact("w", np.zeros(3), np.zeros(4)) == [Mismatch("w.shape", None, (3,), (4,))]
     many = compare_exact("w", np.zeros(10), np.ones(10), limit=2)
     assert len(many) == 3 and many[0] == Mismatch("w", (0,), 0.0, 1.0) and "10 entries differ" in str(many[-1])
+
+
+def test_compare_exact_reports_object_entries_as_they_are():
+    # jaxpruner_sparsities: a leaf left unmasked is None among floats (an object array)
+    assert compare_exact("sparsity", [None, 0.5], [0.25, 0.5]) == [Mismatch("sparsity", (0,), None, 0.25)]
+    assert compare_exact("n_ones", [3, None], [3, 7]) == [Mismatch("n_ones", (1,), None, 7)]
+    assert compare_exact("sparsity", [None, 0.5], [None, 0.5]) == []
+    assert compare_exact("leaf", ["a/kernel"], ["a/bias"]) == [Mismatch("leaf", (0,), "a/kernel", "a/bias")]
+    assert compare_exact("f", np.float32(1.5), 2.0) == [Mismatch("f", None, 1.5, 2.0)]
+
+
+def test_an_unmasked_leaf_reported_masked_fails_its_case(tmp_path):
+    folder = tmp_path / "jaxpruner_sparsities"
+    shutil.copytree(VECTORS_DIR / "jaxpruner_sparsities", folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    leaves = manifest["cases"][0]["expected"]["leaves"]
+    assert leaves[1]["sparsity"] is None  # layer0/bias: the default filter leaves it unmasked
+    leaves[1]["sparsity"], leaves[1]["n_ones"] = 0.5, 2
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    report = run_suite(folder)
+    assert [result.index for result in report.results if not result.matches] == [0]
+    assert [str(m) for m in report.results[0].mismatches] == [
+        "sparsity[(1,)]: expected 0.5, got None", "n_ones[(1,)]: expected 2, got None"]
 
 
 def test_compare_close_counts_ulps():

@@ -1,76 +1,18 @@
 """Hypothesis properties of the spec-layer drop/grow, for every convention preset.
 
-Scores are drawn from few levels on purpose, so ties are frequent: validity of the drop and grow sets is
-checked as sets, plus the pinned tie rule (among equal scores the lower flat index ranks first).
+Scores are drawn from few levels on purpose (``sparse_training_strategies``), so ties are frequent:
+validity of the drop and grow sets is checked as sets, plus the pinned tie rule (among equal scores the
+lower flat index ranks first).
 """
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
+from sparse_training_strategies import CONVENTIONS, FRACTIONS, drop_population, layers, ranks_before
 
 from rigl_ref import PRESETS, drop_grow
-from rigl_ref.sparse_training.drop_grow import (
-    JAXPRUNER_EPS,
-    drop_count,
-    drop_set,
-    grow_count,
-    grow_set,
-    score_drop,
-)
-
-CONVENTIONS = tuple(PRESETS)
-SHAPES = st.sampled_from([(1,), (2,), (5,), (8,), (16,), (3, 4), (4, 4), (2, 3, 2), (1, 6)])
-FRACTIONS = st.one_of(st.sampled_from([0.0, 0.1, 0.25, 0.3, 0.5, 0.75, 1.0]), st.floats(0, 1, width=32))
-
-
-def values(shape, low, high, tied):
-    """float32 arrays: few integer levels when ``tied`` (many ties), else continuous values."""
-    if tied:
-        elements = st.integers(low, high).map(float)
-    else:
-        elements = st.floats(low, high, width=32, allow_subnormal=False)
-    return arrays(np.float32, shape, elements=elements)
-
-
-@st.composite
-def layers(draw, *, clean=False, max_grad=100):
-    """(mask, weights, grow scores, slot). ``clean``: active weights non-zero, inactive weights and slots
-    zero and at least one active connection, the state normal training leaves behind."""
-    shape = draw(SHAPES)
-    tied = draw(st.booleans())
-    mask = draw(arrays(bool, shape))
-    weights = draw(values(shape, -4, 4, tied))
-    grow = np.abs(draw(values(shape, 0, max_grad, tied)))
-    slot = draw(values(shape, -3, 3, tied))
-    if clean:
-        if not mask.any():
-            mask.reshape(-1)[0] = True
-        weights = np.where(mask, np.where(weights == 0, np.float32(1.5), weights), np.float32(0))
-        slot = np.where(mask, slot, np.float32(0))
-    return mask, weights, grow, slot
-
-
-def ranks_before(scores, a, b):
-    """Every position of ``a`` ranks before every position of ``b`` (higher score, or equal and lower index)."""
-    flat = scores.reshape(-1)
-    ia, ib = np.flatnonzero(a.reshape(-1)), np.flatnonzero(b.reshape(-1))
-    if ia.size == 0 or ib.size == 0:
-        return True
-    sa, sb = flat[ia][:, None], flat[ib][None, :]
-    return bool(np.all((sa > sb) | ((sa == sb) & (ia[:, None] < ib[None, :]))))
-
-
-def drop_population(name, mask, scores):
-    """The positions that compete for kept places, and the scores they compete with."""
-    rule = PRESETS[name].drop_ranking
-    if rule == "active_only":
-        return mask, scores
-    if rule == "all_positions":
-        return np.ones_like(mask), scores
-    lowest = np.float32(scores.min() - JAXPRUNER_EPS)
-    return np.ones_like(mask), np.where(mask, scores, lowest)
+from rigl_ref.sparse_training.drop_grow import drop_count, drop_set, grow_count, grow_set, score_drop
 
 
 @pytest.mark.parametrize("name", CONVENTIONS)
@@ -120,6 +62,8 @@ def test_drop_grow_result_invariants(name, layer, fraction, reinit, init):
     assert not (result.regrown & ~kept).any() and not (result.reinitialized & ~result.mask).any()
     if not reinit:
         assert not (result.reinitialized & mask).any()
+    if conv.reset_scope == "newly_active" or conv.drop_ranking != "all_positions":
+        assert np.array_equal(result.grown, result.reinitialized & ~mask)  # no new connection joins unreset
     # counts: preserved, except jaxpruner's rounding of an empty mask
     if conv.grow_count_rule == "equal_to_dropped" or n > 0:
         assert result.mask.sum() == n

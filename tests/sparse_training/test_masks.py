@@ -95,5 +95,5 @@ def test_init_masks_requires_a_sparsity_for_exactly_the_given_layers():
         init_masks(layers, {"a": 0.5}, 0)
     with pytest.raises(ValueError, match="unknown"):
         init_masks(layers, {"a": 0.5, "b": 0.5, "c": 0.5}, 0)
-    with pytest.raises(ValueError, match="sparsity"):
+    with pytest.raises(ValueError, match=r"sparsities\['b'\] must lie in \[0, 1\), got 1.0"):
         init_masks(layers, {"a": 0.5, "b": 1.0}, 0)
