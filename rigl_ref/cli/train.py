@@ -8,48 +8,41 @@ An existing run directory is never overwritten unless ``--force`` is given.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from rigl_ref.optim import LR_SCHEDULES
-from rigl_ref.sparse_training.conventions import PRESETS
-from rigl_ref.train.config import (
-    DISTRIBUTIONS,
-    DROP_SCHEDULES,
-    INITS,
-    METHODS,
-    MODELS,
-    OPTIMIZERS,
-    RunConfig,
-    config_from_dict,
-    load_config,
-    tomllib,
-)
+from rigl_ref.train.config import CHOICES, RunConfig, config_from_dict, load_config, tomllib
+
+
+def _one_of(name: str, help: str) -> dict:
+    """A flag whose value must be one of ``CHOICES[name]``: RunConfig checks it, so a wrong value is a
+    one-line error naming the flag's field and the choices (argparse ``choices`` would print its usage)."""
+    return dict(metavar="{" + ",".join(CHOICES[name]) + "}", help=help)
+
 
 # flag name -> RunConfig field, for the flags that set one field each
 _FIELD_FLAGS = {
-    "method": dict(choices=METHODS, help="training method (default rigl)"),
+    "method": _one_of("method", "training method (default rigl)"),
     "sparsity": dict(type=float, help="overall sparsity S in [0, 1) (default 0.9)"),
-    "distribution": dict(choices=DISTRIBUTIONS, help="per-layer sparsity distribution (default erk)"),
-    "convention": dict(choices=sorted(PRESETS), help="implementation conventions (default paper)"),
-    "dataset": dict(help="data set: mnist-subset (embedded, default), mnist, fashion-mnist, synthetic"),
+    "distribution": _one_of("distribution", "per-layer sparsity distribution (default erk)"),
+    "convention": _one_of("convention", "implementation conventions (default paper)"),
+    "dataset": _one_of("dataset", "data set (default mnist-subset, embedded in the package)"),
     "data_dir": dict(metavar="DIR", help="directory holding the IDX files of mnist / fashion-mnist"),
-    "model": dict(choices=MODELS, help="network (default lenet-300-100)"),
-    "init": dict(choices=INITS, help="weight initialisation: scaled (default; Glorot / sqrt(layer density)) or "
-                 "glorot (dense fans, the official code)"),
+    "model": _one_of("model", "network (default lenet-300-100)"),
+    "init": _one_of("init", "weight initialisation: scaled (default; Glorot / sqrt(layer density)) or "
+                    "glorot (dense fans, the official code)"),
     "augment_shift": dict(type=int, metavar="N", help="shift training images at random by up to N pixels "
                           "(default 2; 0 = none, the official code)"),
     "epochs": dict(type=int, help="passes over the training set"),
     "batch_size": dict(type=int, help="examples per batch"),
     "lr": dict(type=float, help="initial learning rate"),
-    "lr_schedule": dict(choices=LR_SCHEDULES, help="learning-rate schedule (default cosine)"),
-    "optimizer": dict(choices=OPTIMIZERS, help="optimizer (default sgd with Nesterov momentum 0.9)"),
+    "lr_schedule": _one_of("lr_schedule", "learning-rate schedule (default cosine)"),
+    "optimizer": _one_of("optimizer", "optimizer (default sgd with Nesterov momentum 0.9)"),
     "momentum": dict(type=float, help="SGD momentum"),
     "weight_decay": dict(type=float, help="L2 on active weights (not biases)"),
     "seed": dict(type=int, help="seed of every random choice (data order, masks, weights)"),
     "update_interval": dict(type=int, metavar="DT", help="ΔT: steps between mask updates (default 100)"),
     "drop_fraction": dict(type=float, metavar="ALPHA", help="α: initial drop fraction (default 0.3)"),
-    "drop_schedule": dict(choices=DROP_SCHEDULES, help="drop-fraction decay (default cosine)"),
+    "drop_schedule": _one_of("drop_schedule", "drop-fraction decay (default cosine)"),
     "end_fraction": dict(type=float, help="T_end as a fraction of training (default 0.75)"),
     "checkpoint_interval": dict(type=int, metavar="N", help="checkpoint every N iterations"),
 }
@@ -59,7 +52,7 @@ def _hidden(text: str) -> list[int]:
     try:
         return [int(w) for w in text.split(",") if w.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--hidden takes comma-separated integers, got {text!r}") from None
+        raise ValueError(f"--hidden takes comma-separated integers, got {text!r}") from None
 
 
 def add_parser(subparsers) -> None:
@@ -75,7 +68,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite the results of an existing run in --out")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="set any configuration key (TOML value), e.g. --set grow_batches=2")
-    parser.add_argument("--hidden", type=_hidden, metavar="W1,W2", help="hidden widths for --model mlp")
+    parser.add_argument("--hidden", metavar="W1,W2", help="hidden widths for --model mlp")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     for name, options in _FIELD_FLAGS.items():
         parser.add_argument("--" + name.replace("_", "-"), dest=name, **options)
@@ -101,7 +94,7 @@ def effective_config(args) -> RunConfig:
     config = config_from_dict(_parse_overrides(args.overrides), base=config, source="--set")
     flags = {name: getattr(args, name) for name in _FIELD_FLAGS if getattr(args, name) is not None}
     if args.hidden is not None:
-        flags["hidden"] = args.hidden
+        flags["hidden"] = _hidden(args.hidden)
     return config_from_dict(flags, base=config, source="command-line flags")
 
 

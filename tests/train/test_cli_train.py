@@ -113,9 +113,12 @@ def test_bad_input_is_one_line_and_destroys_nothing(tmp_path, capsys):
     npz.write_bytes(npz.read_bytes()[:100])
     assert "corrupt checkpoint" in _error(capsys, "train", "--resume", str(out))
     assert "does not exist" in _error(capsys, "report", str(tmp_path / "nothing"))
-    with pytest.raises(SystemExit) as stop:
-        main(["train", "--method", "lottery"])
-    assert stop.value.code == 2
+    for flag, value in (("--method", "lottery"), ("--distribution", "erk2"), ("--convention", "tf3"),
+                        ("--model", "resnet"), ("--init", "he")):
+        field = flag[2:]
+        assert f"unknown {field} {value!r}; expected one of" in _error(capsys, "train", flag, value, "--out", str(tmp_path / "x"))
+    assert "--hidden takes comma-separated integers" in _error(capsys, "train", "--model", "mlp", "--hidden", "3,x")
+    assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
