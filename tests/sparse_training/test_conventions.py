@@ -101,3 +101,12 @@ def test_docs_table_matches_the_presets():
         if f.name != "name"
     }
     assert {name: rows.get(name) for name in expected} == expected
+
+
+def test_every_field_and_choice_is_explained_in_the_docs():
+    text = DOCS.read_text()
+    for f in dataclasses.fields(Conventions):
+        if f.name != "name":
+            assert f"**`{f.name}`**" in text, f"docs/conventions.md has no paragraph on {f.name}"
+        for choice in f.metadata.get("choices", {}):
+            assert f"`{choice}`" in text, f"docs/conventions.md never names {f.name}={choice}"

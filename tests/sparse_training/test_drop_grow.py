@@ -5,15 +5,25 @@ Positions are flat row-major indices; scores are written out in the comments.
 """
 
 import dataclasses
+import doctest
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rigl_ref import PRESETS, drop_grow
 from rigl_ref.sparse_training.distributions import active_count
-from rigl_ref.sparse_training.drop_grow import drop_count, drop_set, grow_count, grow_set, score_drop
+from rigl_ref.sparse_training.drop_grow import (
+    drop_count,
+    drop_set,
+    grow_count,
+    grow_set,
+    jaxpruner_num_ones,
+    score_drop,
+)
 
 f32 = np.float32
+ALGORITHM_PAGE = Path(__file__).resolve().parents[2] / "docs" / "algorithm.md"
 
 
 def ones_at(indices, size=8):
@@ -56,6 +66,15 @@ def test_jaxpruner_refills_to_its_rounded_density():
     assert grow_count(0, 0.3, "jaxpruner", size=8) == 0
     assert grow_count(10, 0.35, "jaxpruner", size=10) == 4
     assert grow_count(10, 0.35, "tf1") == 3
+
+
+def test_jaxpruner_num_ones_by_hand():
+    # N if s == 0, else max(1, round_half_even(float32(N) * (1 - float32(s))))
+    assert jaxpruner_num_ones(10, 0.0) == 10
+    assert jaxpruner_num_ones(10, 0.55) == 4  # float32: 10 * 0.44999999 rounds to 4.5 -> 4 (half to even)
+    assert jaxpruner_num_ones(10, 0.65) == 4  # 10 * 0.35000002 = 3.5000002 -> 4
+    assert jaxpruner_num_ones(8, f32(0.8125)) == 2  # 8 * 0.1875 = 1.5 -> 2 (half to even)
+    assert jaxpruner_num_ones(10, 0.96) == 1 and jaxpruner_num_ones(10, 1.0) == 1  # never below one
 
 
 # --- 2. initial mask size (count rounding of the distributions) ---------------------------------------------
@@ -233,6 +252,11 @@ def test_optimizer_state_and_weights_after_regrowth(name, slot_after, weights_af
 
 
 # --- the spec functions compose as drop_grow does -----------------------------------------------------------
+
+
+def test_the_algorithm_page_examples_run():
+    failures, tried = doctest.testfile(str(ALGORITHM_PAGE), module_relative=False)
+    assert tried >= 10 and failures == 0
 
 
 def test_drop_set_and_grow_set_compose_to_drop_grow():
