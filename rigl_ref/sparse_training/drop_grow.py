@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rigl_ref.sparse_training.conventions import Conventions, get_convention
+from rigl_ref.sparse_training.conventions import get_convention
 from rigl_ref.validate import check_finite, check_in_closed_unit_interval, check_positive_int, check_same_shape
 
 # jaxpruner's SET.eps: the margin of its score lifts (sparse_trainers.py).
@@ -315,8 +315,10 @@ def write_update(
     reinitialized = fresh | (picked & old) if reinit else fresh
     return DropGrowResult(
         mask=new,
-        weights=_new_weights(weights, new, reinitialized, grow_init, conv),
-        slots=tuple(_new_slot(slot, new, reinitialized, slot_init, conv) for slot in slots),
+        weights=_written(weights, new, reinitialized, grow_init, reset=conv.grown_weight == "grow_init",
+                         zero_outside=conv.weights_outside_mask == "zeroed"),
+        slots=tuple(_written(slot, new, reinitialized, slot_init, reset=conv.reset_slots_of_new,
+                             zero_outside=conv.slots_outside_mask == "zeroed") for slot in slots),
         dropped=old & ~new,
         grown=new & ~old,
         regrown=picked & old,
@@ -325,20 +327,13 @@ def write_update(
     )
 
 
-def _new_weights(weights, new, reinitialized, grow_init, conv: Conventions) -> np.ndarray:
-    out = weights.copy()
-    if conv.grown_weight == "grow_init":
-        out[reinitialized] = np.broadcast_to(grow_init, out.shape)[reinitialized]
-    if conv.weights_outside_mask == "zeroed":
-        out[~new] = 0
-    return out
-
-
-def _new_slot(slot, new, reinitialized, slot_init, conv: Conventions) -> np.ndarray:
-    out = slot.copy()
-    if conv.reset_slots_of_new:
-        out[reinitialized] = np.broadcast_to(slot_init, out.shape)[reinitialized]
-    if conv.slots_outside_mask == "zeroed":
+def _written(values, new, reinitialized, init, *, reset: bool, zero_outside: bool) -> np.ndarray:
+    """A copy of ``values`` (weights or one slot) with ``init`` at the re-initialised positions if ``reset``,
+    and 0 outside the new mask if ``zero_outside`` (the convention's fields for weights or for slots)."""
+    out = values.copy()
+    if reset:
+        out[reinitialized] = np.broadcast_to(init, out.shape)[reinitialized]
+    if zero_outside:
         out[~new] = 0
     return out
 
