@@ -116,7 +116,7 @@ class Trainer:
         loss = softmax_cross_entropy(logits, y)
         loss_value = float(loss.value)
         if not math.isfinite(loss_value):
-            raise TrainingDiverged(f"loss became {loss_value} at step {self.step} (iteration {self.iteration})")
+            raise TrainingDiverged(f"loss became {loss_value} at step {self.step} (iteration {self.iteration + 1})")
         loss.backward()
         self.method.observe(self.model, record_growth)
         counts = None

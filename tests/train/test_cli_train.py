@@ -59,16 +59,24 @@ def _final_state(run_dir):
 
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     config = tmp_path / "c.toml"
-    save_config(tiny_config(method="rigl", epochs=150, hidden=[32], checkpoint_interval=50, log_interval=5), config)
+    save_config(tiny_config(method="rigl", epochs=150, hidden=[32], checkpoint_interval=400, log_interval=5,
+                            grow_batches=2), config)
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     process = _cli("train", "--config", str(config), "--out", str(killed), "--no-progress")
+
+    def last_logged_iteration():
+        lines = (killed / "metrics.jsonl").read_text().splitlines() if (killed / "metrics.jsonl").exists() else []
+        return json.loads(lines[-2])["iteration"] if len(lines) > 1 else 0  # the last line may be torn
+
     deadline = time.time() + 120
-    while not (killed / "checkpoint.json").exists() and process.poll() is None and time.time() < deadline:
+    # kill once metrics.jsonl runs 10 iterations past the first checkpoint (400 iterations before the next)
+    while last_logged_iteration() < 410 and process.poll() is None and time.time() < deadline:
         time.sleep(0.005)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     assert not (killed / "summary.json").exists()
+    assert load_checkpoint(killed)[1]["iteration"] == 400 < last_logged_iteration()  # lines to cut on resume
     resumed = _cli("train", "--resume", str(killed), "--no-progress")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
     reference = _cli("train", "--config", str(config), "--out", str(whole), "--no-progress")
