@@ -173,5 +173,25 @@ class CSRWeight:
         return f"CSRWeight(shape={self.shape}, nnz={self.nnz}, density={self.density:.4g}, dtype={self.data.dtype})"
 
 
+def flat_to_pattern(flat, shape) -> tuple[np.ndarray, np.ndarray]:
+    """CSR ``(indptr, indices)`` (int64) of strictly increasing row-major flat positions in a matrix of
+    ``shape``; raises ``ValueError`` naming ``flat`` if the positions are not strictly increasing or out of
+    range."""
+    flat = np.asarray(flat, dtype=np.int64)
+    rows, cols = shape
+    if flat.ndim != 1:
+        raise ValueError(f"flat must be a 1-D array of flat positions, got shape {flat.shape}")
+    unordered = np.flatnonzero(np.diff(flat) <= 0)
+    if unordered.size:
+        p = int(unordered[0]) + 1
+        raise ValueError(f"flat must be strictly increasing; flat[{p}] = {flat[p]} follows {flat[p - 1]}")
+    if flat.size and (flat[0] < 0 or flat[-1] >= rows * cols):
+        bad = flat[0] if flat[0] < 0 else flat[-1]
+        raise ValueError(f"flat holds {bad}, outside [0, {rows * cols}) for shape {tuple(shape)}")
+    indptr = np.zeros(rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(flat // max(cols, 1), minlength=rows), out=indptr[1:])
+    return indptr, flat % max(cols, 1)
+
+
 def _is_count(n) -> bool:
     return isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0

@@ -7,7 +7,9 @@ dense weight gradient, ``G = row_factor @ col_factor^T`` (shape = the weight's C
   im2col column order ``(out_channels, positions)`` and ``col_factor`` = the im2col columns of the input
   ``(in_channels*kh*kw, positions)``.
 
-Both factors are feature-major and C-contiguous, as ``rigl_ref.kernels.grow_topk`` takes them. Several
+Both factors are feature-major and C-contiguous, as ``rigl_ref.kernels.grow_topk`` takes them. The
+gradient at a few positions (:meth:`GrowthInputs.gradient_at`, e.g. TF1 RigL's slot value
+``grad * initial_acc_scale`` of grown connections) costs O(positions x batch). Several
 batches combine by concatenation along the batch axis: ``sum_b X_b^T dY_b = concat(X)^T concat(dY)``, so
 rigl-torch's mean over the last ``n`` batches is ``GrowthInputs.concatenate(records)`` with ``scale=1/n``.
 """
@@ -18,7 +20,9 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from rigl_ref.kernels import dense_weight_gradient
+from rigl_ref.kernels import dense_weight_gradient, sddmm
+
+from .csr_weight import flat_to_pattern
 
 
 class GrowthInputs(NamedTuple):
@@ -42,3 +46,12 @@ class GrowthInputs(NamedTuple):
         lane order (``rigl_ref.kernels.lanes``): the very values ``grow_topk`` ranks (for test-sized
         layers and the spec layer)."""
         return dense_weight_gradient(self.row_factor, self.col_factor, self.row_factor.dtype.type(scale))
+
+    def gradient_at(self, flat, scale: float = 1.0) -> np.ndarray:
+        """``scale * G`` at the strictly increasing row-major flat positions ``flat`` of the gradient's shape
+        ``(row_factor rows, col_factor rows)``: the same floats as ``dense_gradient(scale)`` there (SDDMM in
+        the lane order, then one multiplication by ``scale``), without the dense matrix."""
+        shape = (self.row_factor.shape[0], self.col_factor.shape[0])
+        indptr, indices = flat_to_pattern(flat, shape)
+        dtype = self.row_factor.dtype.type
+        return sddmm(indptr, indices, self.row_factor, self.col_factor) * dtype(scale)

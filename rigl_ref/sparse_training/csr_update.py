@@ -11,7 +11,11 @@ and arrays aligned with its data (optimizer slots), never building a dense weigh
   :class:`~rigl_ref.sparse.GrowthInputs` (``growth=``); SET and other methods pass dense scores
   (``grow_scores=``, e.g. the spec's ``rng.random(shape)`` draw: one transient dense array per layer, which
   keeps SET bit-identical to the spec layer; acceptable while a layer's dense size fits in memory);
-* rebuild: :func:`rigl_ref.sparse.rebuild`, then the convention's weight and slot writes.
+* rebuild: :func:`rigl_ref.sparse.rebuild`, then the convention's weight and slot writes. ``grow_init`` and
+  ``slot_init`` are scalars or, for per-position values such as TF1 RigL's ``grad * initial_acc_scale``
+  slots or ``grad_scale``/``grad_sign`` weights, callables mapping the sorted flat positions that are
+  (re)initialised to one value each (``GrowthInputs.gradient_at`` gives the gradient there); the spec
+  layer's dense arrays, read at those positions, are the same values.
 
 Every convention field of the presets is implemented exactly, on the dense equivalent "zeros outside the
 pattern" (the only state a truly sparse layer has):
@@ -25,9 +29,12 @@ pattern" (the only state a truly sparse layer has):
   index first;
 * ``grow_candidates``: "not_kept" and "not_kept_lifted_below_min" are the same set exclusion (the lift
   puts kept positions below every candidate, and there are always enough candidates); the lifted form only
-  differs when float32 absorbs the ``- 1`` (grow scores >= 2**24), where the spec raises and this code
-  does not check; "kept_lifted_above_max" (jaxpruner) equals the exclusion unless float32 absorbs the
-  ``+ 1e-5`` (max score >= 256): that case raises ``NotImplementedError`` naming the field;
+  differs when the float absorbs the ``- 1`` (``min(score) >= 2**24`` in float32): kept positions then tie
+  with the candidates scoring ``min(score)``, and if one of them comes first by flat index the spec layer
+  raises TF's disjointness ``ValueError``; :func:`_check_below_min_lift` raises the same error in exactly
+  those cases (its dense minimum is computed block by block, and only when the k-th grow score itself
+  absorbs the ``- 1``); "kept_lifted_above_max" (jaxpruner) equals the exclusion unless float32 absorbs
+  the ``+ 1e-5`` (max score >= 256): that case raises ``NotImplementedError`` naming the field;
   "inactive_only" excludes the old pattern as well.
 
 References: Evci et al. 2020, Algorithm 1; ``docs/conventions.md``; ``docs/sparse_substrate.md``.
@@ -35,17 +42,27 @@ References: Evci et al. 2020, Algorithm 1; ``docs/conventions.md``; ``docs/spars
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple, Union
 
 import numpy as np
 
-from rigl_ref.kernels import grow_topk, sddmm
-from rigl_ref.sparse import CSRWeight, GrowthInputs, rebuild
+from rigl_ref.kernels import dense_weight_gradient, grow_topk, sddmm
+from rigl_ref.sparse import CSRWeight, GrowthInputs, flat_to_pattern, rebuild
 from rigl_ref.sparse_training.conventions import get_convention
-from rigl_ref.sparse_training.drop_grow import JAXPRUNER_EPS, drop_count, grow_count
+from rigl_ref.sparse_training.drop_grow import (
+    JAXPRUNER_EPS,
+    check_grow_init_allowed,
+    drop_count,
+    grow_count,
+    resolve_reinit_when_same,
+)
 from rigl_ref.validate import check_finite
 
 GROW_BLOCK = (64, 1024)  # rows x columns of the gradient block of grow_topk (the values do not depend on it)
+MIN_BLOCK_VALUES = 1 << 18  # gradient values per block when the lift check needs the dense minimum
+
+# a scalar, or a function of the sorted flat positions to (re)initialise giving one value per position
+InitValue = Union[float, Callable[[np.ndarray], np.ndarray]]
 
 
 class CSRUpdate(NamedTuple):
@@ -74,9 +91,9 @@ def csr_drop_grow(
     grow_scores=None,
     convention="paper",
     reinit_when_same: bool | None = None,
-    grow_init: float = 0.0,
+    grow_init: InitValue = 0.0,
     slots=(),
-    slot_init: float = 0.0,
+    slot_init: InitValue = 0.0,
 ) -> CSRUpdate:
     """One drop/grow update of one CSR layer, equal to ``rigl_ref.drop_grow`` on the dense equivalents.
 
@@ -86,7 +103,11 @@ def csr_drop_grow(
         growth: RigL: the recorded factors of the dense gradient; scores are ``|growth_scale * G|``
             (``growth_scale = 1/n`` for rigl-torch's mean over n concatenated batches).
         grow_scores: instead of ``growth``: dense grow scores of the weight's shape (SET's uniform draw).
-        convention, reinit_when_same, grow_init, slot_init: as for ``drop_grow`` (scalars here).
+        convention, reinit_when_same: as for ``drop_grow``.
+        grow_init, slot_init: as for ``drop_grow``, but a per-position value is a callable
+            ``f(flat) -> values`` (``flat``: the sorted row-major positions being (re)initialised, one value
+            each) instead of a dense array, e.g. TF1 RigL's slots
+            ``lambda flat: growth.gradient_at(flat, growth_scale) * np.float32(initial_acc_scale)``.
         slots: optimizer state arrays aligned with ``weight.data``.
     """
     conv = get_convention(convention)
@@ -98,10 +119,11 @@ def csr_drop_grow(
             raise ValueError(f"slots[{i}] has shape {s.shape}; arrays aligned with data need {weight.data.shape}")
         check_finite(f"slots[{i}]", s)
     for name, value in (("grow_init", grow_init), ("slot_init", slot_init)):
-        if np.ndim(value) != 0 or not np.isfinite(value):
-            raise ValueError(f"{name} must be a finite scalar for the CSR update, got {value!r}")
-    if conv.grown_weight == "unchanged" and grow_init != 0:
+        if not callable(value) and (np.ndim(value) != 0 or not np.isfinite(value)):
+            raise ValueError(f"{name} must be a finite scalar or a function of the flat positions, got {value!r}")
+    if callable(grow_init) and conv.grown_weight == "unchanged":
         raise ValueError(f"convention {conv.name!r} leaves grown weights unchanged; grow_init must be 0, got {grow_init!r}")
+    check_grow_init_allowed(conv, grow_init if not callable(grow_init) else 0.0)
     check_finite("weight.data", weight.data)
 
     old_flat = weight.active_flat_indices()
@@ -112,9 +134,9 @@ def csr_drop_grow(
     kept_flat = np.union1d(old_flat[kept_entries], kept_inactive)
     excluded = np.union1d(kept_flat, old_flat) if conv.grow_candidates == "inactive_only" else kept_flat
     if growth is not None:
-        grown_flat = _grow_from_gradient(weight, growth, growth_scale, excluded, n_grow, conv)
+        grown_flat = _grow_from_gradient(weight, growth, growth_scale, excluded, kept_flat, n_grow, conv)
     else:
-        grown_flat = _grow_from_scores(weight, grow_scores, excluded, n_grow, conv)
+        grown_flat = _grow_from_scores(weight, grow_scores, excluded, kept_flat, n_grow, conv)
     return _write(weight, old_flat, kept_entries, kept_flat, grown_flat, slots, conv,
                   reinit_when_same, grow_init, slot_init, n_drop=int(n_active - kept_entries.sum()))
 
@@ -153,15 +175,7 @@ def _lowest_outside(taken: np.ndarray, count: int, size: int) -> np.ndarray:
 # --- grow: I_grow ------------------------------------------------------------------------------------------
 
 
-def _pattern(flat: np.ndarray, shape) -> tuple[np.ndarray, np.ndarray]:
-    """CSR (indptr, indices) of sorted flat positions (int64)."""
-    rows, cols = flat // max(shape[1], 1), flat % max(shape[1], 1)
-    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
-    return indptr, cols.astype(np.int64)
-
-
-def _grow_from_gradient(weight, growth: GrowthInputs, scale, excluded, n_grow, conv) -> np.ndarray:
+def _grow_from_gradient(weight, growth: GrowthInputs, scale, excluded, kept_flat, n_grow, conv) -> np.ndarray:
     left, right = growth
     if left.shape[0] != weight.shape[0] or right.shape[0] != weight.shape[1] or left.shape[1] != right.shape[1]:
         raise ValueError(f"growth factors {left.shape} and {right.shape} do not match a weight of shape {weight.shape}")
@@ -170,16 +184,26 @@ def _grow_from_gradient(weight, growth: GrowthInputs, scale, excluded, n_grow, c
     check_finite("growth.row_factor", left)
     check_finite("growth.col_factor", right)
     scale = left.dtype.type(scale)
-    indptr, indices = _pattern(excluded, weight.shape)
+    indptr, indices = flat_to_pattern(excluded, weight.shape)
     flat, grad = grow_topk(left, right, indptr, indices, n_grow, scale, *GROW_BLOCK)
     if conv.grow_candidates == "kept_lifted_above_max" and len(excluded):
         kept_scores = np.abs(sddmm(indptr, indices, left, right) * scale)
         top = max(kept_scores.max(), np.abs(grad[0]) if len(grad) else 0)
         _check_jaxpruner_lift(top)
+    if conv.grow_candidates == "not_kept_lifted_below_min" and len(grad):
+        last = np.abs(grad[-1])
+        if last - last.dtype.type(1) == last:  # necessary for the lift to tie (min(score) <= last)
+            _check_below_min_lift(_smallest_magnitude(left, right, scale), np.abs(grad), flat, kept_flat)
     return np.sort(flat)
 
 
-def _grow_from_scores(weight, grow_scores, excluded, n_grow, conv) -> np.ndarray:
+def _smallest_magnitude(left, right, scale):
+    """``min |scale * G|`` over every position, in the kernels' lane order, ``MIN_BLOCK_VALUES`` at a time."""
+    rows = max(1, MIN_BLOCK_VALUES // max(1, right.shape[0]))
+    return min(np.abs(dense_weight_gradient(left[i : i + rows], right, scale)).min() for i in range(0, len(left), rows))
+
+
+def _grow_from_scores(weight, grow_scores, excluded, kept_flat, n_grow, conv) -> np.ndarray:
     scores = check_finite("grow_scores", np.asarray(grow_scores))
     if scores.shape != weight.shape:
         raise ValueError(f"grow_scores has shape {scores.shape}, but the weight has shape {weight.shape}")
@@ -190,7 +214,27 @@ def _grow_from_scores(weight, grow_scores, excluded, n_grow, conv) -> np.ndarray
     candidate[excluded] = False
     flat = np.flatnonzero(candidate)
     chosen = flat[np.argsort(-scores[flat], kind="stable")[:n_grow]]
+    if conv.grow_candidates == "not_kept_lifted_below_min" and len(chosen):
+        scores = scores if scores.dtype.kind == "f" else scores.astype(np.float64)  # the spec's lift dtype
+        _check_below_min_lift(scores.min(), scores[chosen], chosen, kept_flat)
     return np.sort(chosen)
+
+
+def _check_below_min_lift(min_score, ranked_scores, ranked_flat, kept_flat) -> None:
+    """TF/rigl-torch's lift (``grow_candidates="not_kept_lifted_below_min"``), as the spec's ``grow_set``
+    applies it: kept positions compete at ``fl(min(score) - 1)``. Unless the float absorbs the ``- 1`` they
+    rank below every candidate. If it does, they tie with the candidates scoring ``min(score)``; when the
+    grow set reaches those (its last score is the minimum), it takes the tied positions by flat index, so a
+    kept position grows, and TF's disjointness assertion fails, iff one has a lower flat index than the
+    last tied position taken. ``ranked_scores``/``ranked_flat``: the grown positions in rank order."""
+    last = ranked_scores[-1]
+    if min_score - min_score.dtype.type(1) != min_score or last != min_score or not len(kept_flat):
+        return
+    if kept_flat.min() < ranked_flat[ranked_scores == last].max():
+        raise ValueError(
+            "the grow scores are too large for the min(score) - 1 lift to separate kept positions "
+            f"(min(score) = {min_score!r}); TF's disjointness assertion would fail here"
+        )
 
 
 def _check_jaxpruner_lift(max_score) -> None:
@@ -208,7 +252,7 @@ def _check_jaxpruner_lift(max_score) -> None:
 
 def _write(weight, old_flat, kept_entries, kept_flat, grown_flat, slots, conv, reinit_when_same, grow_init,
            slot_init, n_drop) -> CSRUpdate:
-    reinit = conv.reinit_when_same if reinit_when_same is None else bool(reinit_when_same)
+    reinit = resolve_reinit_when_same(conv, reinit_when_same)
     picked = np.setdiff1d(grown_flat, kept_flat)  # I_grow
     new_flat = np.union1d(kept_flat, picked)
     keep = np.isin(old_flat, new_flat)  # kept entries and regrown ones carry their data and slots
@@ -220,11 +264,11 @@ def _write(weight, old_flat, kept_entries, kept_flat, grown_flat, slots, conv, r
     where = np.searchsorted(rebuilt.weight.active_flat_indices(), reinitialized)
     data = rebuilt.weight.data
     if conv.grown_weight == "grow_init":
-        data[where] = grow_init
+        data[where] = _values_at("grow_init", grow_init, reinitialized)
     new_slots = tuple(rebuilt.aligned)
     if conv.reset_slots_of_new:
         for s in new_slots:
-            s[where] = slot_init
+            s[where] = _values_at("slot_init", slot_init, reinitialized)
     return CSRUpdate(
         weight=rebuilt.weight,
         slots=new_slots,
@@ -234,3 +278,13 @@ def _write(weight, old_flat, kept_entries, kept_flat, grown_flat, slots, conv, r
         reinitialized=reinitialized,
         n_drop=n_drop,
     )
+
+
+def _values_at(name: str, init: InitValue, flat: np.ndarray):
+    """``init`` at the sorted positions ``flat``: the scalar, or the callable's finite values (one each)."""
+    if not callable(init):
+        return init
+    values = np.asarray(init(flat))
+    if values.shape != flat.shape:
+        raise ValueError(f"{name} returned shape {values.shape} for {len(flat)} positions; it must give one value each")
+    return check_finite(name, values)

@@ -2,6 +2,8 @@
 and the dense meaning of the product, over hypothesis-drawn CSR problems (1x1, empty rows/columns,
 nnz = 0, fully dense, int32/int64 indices, float32/float64)."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from csr_cases import csr_problems
@@ -193,27 +195,74 @@ def test_grow_topk_larger_layer_equals_twin(scale):
         _assert_grow_equals_twin(XT, dYT, indptr, indices, k, np.float32(scale))
 
 
-def test_grow_topk_recovers_from_a_wrong_threshold_guess():
+def _count_calls(monkeypatch, name):
+    """Record the arguments of every call of ``grow.<name>`` (the function still runs)."""
+    calls, original = [], getattr(grow, name)
+
+    def recording(*args):
+        calls.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(grow, name, recording)
+    return calls
+
+
+def test_grow_topk_recovers_from_a_wrong_cutoff_guess(monkeypatch):
     # the sampled rows (every 300 // 64 = 4th) carry gradients 1000x larger than the others, so the guess
-    # for a k beyond them is far too high; the filter must notice and start again from -inf
+    # for a k beyond them is far too high; the filter must notice and run again from -inf
+    passes = _count_calls(monkeypatch, "_filtered_topk")
     rng = np.random.default_rng(3)
     XT = rng.standard_normal((300, 16)).astype(np.float32)
     XT[::4] *= 1000
     dYT = rng.standard_normal((40, 16)).astype(np.float32)
     mask, indptr, indices = _random_pattern(300, 40, 0.05, rng)
-    _assert_grow_equals_twin(XT, dYT, indptr, indices, 5000, np.float32(1))
+    _assert_grow_equals_twin(XT, dYT, indptr, indices, 5000, np.float32(1), blocks=((7, 13),))
+    assert [args[-1] > -np.inf for args in passes] == [True, False]  # the guess, then the pass from -inf
 
 
-def test_grow_topk_compacts_and_overflows_its_candidate_buffer(monkeypatch):
-    monkeypatch.setattr(grow, "EXTRA_CANDIDATES", 0)  # buffer of 2k: compacted many times
+def test_grow_topk_keeps_its_best_keys_whenever_the_buffer_fills(monkeypatch):
+    monkeypatch.setattr(grow, "EXTRA_CANDIDATES", 0)  # k + 2 tiles of key slots: partitioned many times
+    partitions = _count_calls(monkeypatch, "_keep_best")
     rng = np.random.default_rng(4)
     XT = rng.standard_normal((60, 24)).astype(np.float32)
     dYT = rng.standard_normal((50, 24)).astype(np.float32)
     mask, indptr, indices = _random_pattern(60, 50, 0.3, rng)
-    _assert_grow_equals_twin(XT, dYT, indptr, indices, 40, np.float32(1))
-    # all-equal gradients: every free position ties, the buffer overflows, the exhaustive path answers
+    _assert_grow_equals_twin(XT, dYT, indptr, indices, 40, np.float32(1), blocks=((7, 13),))
+    assert len(partitions) > 3
+    # all-equal gradients: every free position is a candidate and ties at every key; the keys rank them
     _assert_grow_equals_twin(np.ones((60, 4), np.float32), np.ones((50, 4), np.float32), indptr, indices, 40,
-                             np.float32(1))
+                             np.float32(1), blocks=((7, 13),))
+
+
+def test_grow_topk_takes_the_exhaustive_path_where_keys_cannot_hold_the_scores(monkeypatch):
+    exhaustive = _count_calls(monkeypatch, "exhaustive_grow_topk")
+    rng = np.random.default_rng(5)
+    mask, indptr, indices = _random_pattern(20, 30, 0.2, rng)
+    for dtype in (np.float64, np.float32):
+        XT, dYT = rng.standard_normal((20, 9)).astype(dtype), rng.standard_normal((30, 9)).astype(dtype)
+        flat, grad = grow.grow_topk(XT, dYT, indptr, indices, 50, dtype(1), 7, 13)
+        twin = reference.grow_topk(XT, dYT, indptr, indices, 50, dtype(1), 7, 13)
+        assert np.array_equal(flat, twin[0]) and np.array_equal(grad, twin[1])
+    assert len(exhaustive) == 1  # the float64 call
+    monkeypatch.setattr(grow, "FLAT_BITS", 9)  # a 20 x 30 layer now has more positions than a key can index
+    flat, grad = grow.grow_topk(XT, dYT, indptr, indices, 50, np.float32(1), 7, 13)
+    assert np.array_equal(flat, twin[0]) and np.array_equal(grad, twin[1]) and len(exhaustive) == 2
+
+
+def test_grow_topk_extra_memory_does_not_grow_with_the_layer():
+    # the same k and blocks in a layer 16x larger: the traced peak grows only by the O(n_in + n_out) vectors
+    rng = np.random.default_rng(6)
+    peaks = []
+    for n in (2048, 8192):
+        XT, dYT = rng.standard_normal((n, 8)).astype(np.float32), rng.standard_normal((n, 8)).astype(np.float32)
+        nothing_kept = np.zeros(n + 1, np.int32), np.zeros(0, np.int32)
+        grow.grow_topk(XT, dYT, *nothing_kept, 1000, np.float32(1), 16, 256)  # compile first
+        tracemalloc.start()
+        grow.grow_topk(XT, dYT, *nothing_kept, 1000, np.float32(1), 16, 256)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] < 8192 * 8192 * 4 / 64  # a small fraction of the dense gradient
+    assert peaks[1] - peaks[0] < 64 * 8192  # norm vectors and cursors: a few 8-byte entries per row/column
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])

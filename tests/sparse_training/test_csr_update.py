@@ -1,11 +1,12 @@
 """The CSR drop/grow executor equals the spec layer ``rigl_ref.drop_grow`` on the dense equivalents (zeros
 outside the pattern), for every preset, for RigL (blockwise gradient scores) and dense scores (SET), with
-tie-heavy inputs (zero-valued active weights, small-integer values): masks, values, slots and the
-position sets exactly."""
+tie-heavy inputs (zero-valued active weights, small-integer values), per-position grow/slot values (TF1
+RigL's ``grad * initial_acc_scale``) and grow scores large enough for float32 to absorb TF's
+``min(score) - 1`` lift: masks, values, slots and the position sets exactly, or the same ValueError."""
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from rigl_ref import drop_grow
@@ -16,11 +17,11 @@ from rigl_ref.sparse_training.drop_grow import score_drop
 
 
 @st.composite
-def layers(draw):
+def layers(draw, densities=st.sampled_from([0.0, 0.3, 0.6, 1.0]) | st.floats(0, 1)):
     rows, cols = draw(st.integers(1, 7), label="rows"), draw(st.integers(1, 7), label="cols")
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="seed"))
     ties = draw(st.booleans(), label="tie_heavy")
-    mask = rng.random((rows, cols)) < draw(st.sampled_from([0.0, 0.3, 0.6, 1.0]) | st.floats(0, 1), label="density")
+    mask = rng.random((rows, cols)) < draw(densities, label="density")
 
     def values(shape, dtype=np.float32):
         v = rng.integers(-2, 3, size=shape) if ties else rng.standard_normal(shape)
@@ -41,28 +42,77 @@ def _dense(update, shape):
     return mask, values, slots
 
 
+@st.composite
+def dense_layers(draw):
+    """Layers that are mostly full: a grow step that takes every candidate reaches the minimum grow score."""
+    return draw(layers(densities=st.sampled_from([1.0, 1.0, 0.8, 0.5])))
+
+
+def _huge(shape, rng, factor):
+    """Positive float32 gradient factors 4096 or 4097 (times ``factor``): gradients of at least 2**25, where
+    float32 always absorbs the ``- 1`` of TF's lift, with many ties at the minimum."""
+    return rng.choice([4096, 4097], size=shape).astype(np.float32) * np.float32(factor)
+
+
 @given(layers(), st.sampled_from(sorted(PRESETS)), st.sampled_from(["rigl", "set"]),
        st.sampled_from([0.0, 0.3, 0.5, 1.0]) | st.floats(0, 1), st.booleans(), st.data())
 def test_csr_update_equals_the_spec_layer(layer, convention, method, drop_fraction, reinit, data):
+    _assert_equals_spec(layer, PRESETS[convention], method, drop_fraction, reinit, data, huge=False)
+
+
+@given(dense_layers(), st.sampled_from(["tf1", "tf2", "rigl_torch", "paper"]), st.sampled_from(["rigl", "set"]),
+       st.sampled_from([0.3, 0.5, 1.0]) | st.floats(0, 1), st.booleans(), st.data())
+def test_absorbed_lift_is_refused_exactly_when_the_spec_layer_refuses(layer, convention, method, drop_fraction,
+                                                                       reinit, data):
+    _assert_equals_spec(layer, PRESETS[convention], method, drop_fraction, reinit, data, huge=True)
+
+
+def _assert_equals_spec(layer, conv, method, drop_fraction, reinit, data, huge):
     mask, weights, slots, rng = layer["mask"], layer["weights"], layer["slots"], layer["rng"]
-    conv = PRESETS[convention]
     grow_init = 0.0 if conv.grown_weight == "unchanged" else data.draw(st.sampled_from([0.0, 0.5]), label="grow_init")
     slot_init = data.draw(st.sampled_from([0.0, -1.0]), label="slot_init")
+    spec_inits = fast_inits = dict(grow_init=grow_init, slot_init=slot_init)
     if method == "rigl":
         batch = data.draw(st.integers(1, 4), label="batch")
-        growth = GrowthInputs(layer["values"]((mask.shape[0], batch)), layer["values"]((mask.shape[1], batch)))
+        shapes = (mask.shape[0], batch), (mask.shape[1], batch)
+        if huge:
+            growth = GrowthInputs(_huge(shapes[0], rng, 2), _huge(shapes[1], rng, 1))
+        else:
+            growth = GrowthInputs(layer["values"](shapes[0]), layer["values"](shapes[1]))
         scale = data.draw(st.sampled_from([1.0, 0.5, 1 / 3]), label="scale")
         grow_scores = np.abs(growth.dense_gradient(scale))
         fast_input = dict(growth=growth, growth_scale=scale)
+        if data.draw(st.booleans(), label="per_position_init"):  # TF1 RigL: grad_scale_2 weights, grad * 0.25 slots
+            gradient, acc = growth.dense_gradient(scale), np.float32(0.25)
+            unchanged = conv.grown_weight == "unchanged"
+            spec_inits = dict(grow_init=0.0 if unchanged else gradient / np.float32(2), slot_init=gradient * acc)
+            fast_inits = dict(grow_init=0.0 if unchanged else (lambda flat: growth.gradient_at(flat, scale) / np.float32(2)),
+                              slot_init=lambda flat: growth.gradient_at(flat, scale) * acc)
+    elif huge:  # tied scores at 2**25 (the lift is absorbed) or at 2**22 (it is not)
+        base = data.draw(st.sampled_from([2**25, 2**22]), label="score_base")
+        grow_scores = (base + 4 * rng.integers(0, 3, mask.shape)).astype(np.float32)
     else:
         grow_scores = rng.random(mask.shape)
+    if method == "set":
         fast_input = dict(grow_scores=grow_scores)
-    spec = drop_grow(mask, weights, score_drop(mask, weights, conv), grow_scores, drop_fraction, convention=conv,
-                     reinit_when_same=reinit, grow_init=grow_init, slots=slots, slot_init=slot_init)
     weight = CSRWeight.from_dense(mask, weights)
     slot_data = tuple(s[mask] for s in slots)
-    fast = csr_drop_grow(weight, drop_fraction, convention=conv, reinit_when_same=reinit, grow_init=grow_init,
-                         slots=slot_data, slot_init=slot_init, **fast_input)
+
+    def run_fast():
+        return csr_drop_grow(weight, drop_fraction, convention=conv, reinit_when_same=reinit, slots=slot_data,
+                             **fast_inits, **fast_input)
+
+    try:
+        spec = drop_grow(mask, weights, score_drop(mask, weights, conv), grow_scores, drop_fraction,
+                         convention=conv, reinit_when_same=reinit, slots=slots, **spec_inits)
+    except ValueError as error:  # TF's disjointness assertion: the CSR path must refuse the same update
+        assert huge and "min(score) - 1 lift" in str(error)
+        event("the spec layer refuses the update (absorbed lift)")
+        with pytest.raises(ValueError, match=r"min\(score\) - 1 lift"):
+            run_fast()
+        return
+    event("the spec layer accepts the update")
+    fast = run_fast()
     fast.weight.check(full=True)
     new_mask, values, new_slots = _dense(fast, mask.shape)
     assert np.array_equal(new_mask, spec.mask)
@@ -85,6 +135,32 @@ def test_all_positions_lets_an_inactive_position_replace_a_zero_weight():
     assert fast.dropped.tolist() == [1] and fast.grown.tolist() == [0] and fast.reinitialized.size == 0
     paper = csr_drop_grow(CSRWeight.from_dense(mask, weights), 0.0, grow_scores=np.zeros((2, 2)), convention="paper")
     assert paper.weight.to_dense()[0].tolist() == mask.tolist()
+
+
+@pytest.mark.parametrize("method", ["rigl", "set"])
+def test_absorbed_lift_hand_cases(method):
+    # one row, fully dense, every grow score 2**25 (float32: 2**25 - 1 rounds back to 2**25), f = 2/3: the two
+    # smallest weights leave and both grow again, tied with the kept weight at the lifted score 2**25.
+    # Kept flat 2 comes after the grown flats 0, 1: TF's top_k takes 0 and 1, fine. Kept flat 0 comes first:
+    # TF's top_k takes it, the disjointness assertion fails, and both layers refuse.
+    if method == "rigl":
+        grow = dict(growth=GrowthInputs(np.array([[8192.0]], np.float32), np.full((3, 1), 4096.0, np.float32)))
+    else:
+        grow = dict(grow_scores=np.full((1, 3), 2.0**25, np.float32))
+    scores = np.full((1, 3), 2.0**25, np.float32)
+    mask = np.ones((1, 3), bool)
+    for weights, refused in (([[0.1, 0.2, 5.0]], False), ([[5.0, 0.1, 0.2]], True)):
+        weights = np.array(weights, np.float32)
+        args = (mask, weights, score_drop(mask, weights, "tf1"), scores, 2 / 3)
+        if refused:
+            with pytest.raises(ValueError, match=r"min\(score\) - 1 lift"):
+                drop_grow(*args, convention="tf1")
+            with pytest.raises(ValueError, match=r"min\(score\) - 1 lift"):
+                csr_drop_grow(CSRWeight.from_dense(mask, weights), 2 / 3, convention="tf1", **grow)
+        else:
+            spec = drop_grow(*args, convention="tf1")
+            fast = csr_drop_grow(CSRWeight.from_dense(mask, weights), 2 / 3, convention="tf1", **grow)
+            assert spec.regrown.tolist() == [[True, True, False]] and fast.regrown.tolist() == [0, 1]
 
 
 def test_jaxpruner_absorbed_lift_is_refused():
