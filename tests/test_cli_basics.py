@@ -24,3 +24,15 @@ def test_help_lists_every_subcommand():
     assert "usage: rigl-ref" in out
     for name in SUBCOMMANDS:
         assert name in out
+
+
+def test_usage_errors_are_one_line(capsys):
+    try:
+        main(["train", "--epochs", "x"])
+    except SystemExit as stop:
+        assert stop.code == 2
+    else:
+        raise AssertionError("a malformed --epochs must stop with exit code 2")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "--epochs" in err[0] and "invalid" in err[0]

@@ -23,8 +23,17 @@ class UserError(Exception):
     """A problem with the user's input: printed as one line, exit code 2."""
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors (``--epochs x``, a missing argument) are one line, exit 2,
+    instead of the full usage block; ``--help`` still prints it. Sub-parsers inherit this class."""
+
+    def error(self, message):
+        print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="rigl-ref",
         description="RigL and dynamic sparse training, reference implementation (NumPy/SciPy/Numba).",
     )
