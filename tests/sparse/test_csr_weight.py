@@ -1,13 +1,16 @@
 """CSRWeight: invariants and their errors (naming the field), conversions, and the rule that the pattern
-lives only in (indptr, indices): a zero-valued active weight stays active through optimizer steps and
-through scipy arithmetic on the ``to_scipy()`` copy."""
+lives only in (indptr, indices): a zero-valued active weight stays active through real optimizer steps
+(SGD with momentum and weight decay, Adam, AdamW) and through scipy arithmetic on the ``to_scipy()`` copy."""
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rigl_ref.sparse import CSRWeight
+from rigl_ref.autograd import Tensor, softmax_cross_entropy
+from rigl_ref.nn.sparse_layers import SparseLinear
+from rigl_ref.optim import SGD, Adam, AdamW
+from rigl_ref.sparse import CSRWeight, GrowthInputs, flat_to_pattern
 
 
 @st.composite
@@ -35,19 +38,42 @@ def test_dense_round_trip_keeps_zero_valued_active_weights(pattern):
     assert s.nnz == w.nnz and np.array_equal(s.toarray(), back_values)
 
 
-def test_a_zero_valued_active_weight_survives_sgd_steps_and_scipy_arithmetic():
-    w = CSRWeight.from_dense(np.array([[True, False, True], [False, True, False]]), np.array([[0.5, 0, 0.0], [0, -1.0, 0]]))
-    pattern = (w.indptr.copy(), w.indices.copy())
-    for _ in range(5):  # SGD on data only; the grown weight (value 0, gradient 0) stays active at 0.0
-        grad = np.array([0.1, 0.0, -0.2], np.float32)
-        w.data -= np.float32(0.5) * grad
-    assert w.data[1] == 0.0 and w.nnz == 3
-    s = w.to_scipy()
+@pytest.mark.parametrize(
+    "optimizer",
+    [SGD(momentum=0.9, nesterov=True, weight_decay=5e-4), SGD(momentum=0.9, weight_decay=1e-3), Adam(weight_decay=1e-4),
+     AdamW(weight_decay=1e-2)],
+    ids=["sgd-nesterov-wd", "sgd-momentum-wd", "adam-l2", "adamw"],
+)
+def test_a_zero_valued_active_weight_survives_optimizer_steps_and_scipy_arithmetic(optimizer):
+    # a SparseLinear layer with a freshly grown weight (value 0.0) fed by input feature 1, which is always 0:
+    # its SDDMM gradient is exactly 0, so momentum, Adam moments and weight decay all leave it at 0.0
+    rng = np.random.default_rng(0)
+    mask = np.array([[True, False, True], [False, True, False], [True, True, False]])
+    values = np.where(mask, rng.standard_normal((3, 3)), 0.0)
+    values[1, 1] = 0.0
+    layer = SparseLinear(3, 3, CSRWeight.from_dense(mask, values))
+    pattern = (layer.weight.indptr.copy(), layer.weight.indices.copy())
+    grown = int(np.searchsorted(layer.weight.active_flat_indices(), 1 * 3 + 1))
+    for _ in range(5):
+        x = rng.standard_normal((4, 3)).astype(np.float32)
+        x[:, 1] = 0.0
+        params = layer.parameters()
+        for p in params.values():
+            p.zero_grad()
+        softmax_cross_entropy(layer(Tensor(x)), rng.integers(0, 3, 4)).backward()
+        optimizer.step({n: p.value for n, p in params.items()}, {n: p.grad for n, p in params.items()}, lr=0.1)
+        layer.weight.check(full=True)
+    assert layer.weight.data[grown] == 0.0 and layer.weight.nnz == 5
+    assert np.count_nonzero(layer.weight.data) == 4  # the other weights moved
+    assert np.array_equal(layer.weight.indptr, pattern[0]) and np.array_equal(layer.weight.indices, pattern[1])
+    # scipy arithmetic that drops stored zeros only ever sees the to_scipy() copy
+    s = layer.weight.to_scipy()
+    assert s.nnz == 5  # the stored zero is still there in a fresh copy
+    total, product = s + s, s.multiply(s)
     s.eliminate_zeros()
-    dropped = (s + s).multiply(s)
-    assert s.nnz == 2 and dropped.nnz == 2  # scipy drops the stored zero from its copy...
-    assert np.array_equal(w.indptr, pattern[0]) and np.array_equal(w.indices, pattern[1])  # ...never from w
-    w.check(full=True)
+    assert s.nnz == 4 and total.nnz == 4 and product.nnz == 4  # scipy dropped the zero from its arrays...
+    assert layer.weight.nnz == 5 and np.array_equal(layer.weight.indices, pattern[1])  # ...never from the weight
+    layer.weight.check(full=True)
 
 
 @pytest.mark.parametrize(
@@ -60,6 +86,7 @@ def test_a_zero_valued_active_weight_survives_sgd_steps_and_scipy_arithmetic():
         ([0, 2, 2], [1, 0], [1.0, 2.0], (2, 2), "unsorted column"),
         ([0, 2, 2], [1, 1], [1.0, 2.0], (2, 2), "duplicate column"),
         ([0, 1, 1], [2], [1.0], (2, 2), r"indices\[0\] = 2 is out of range"),
+        ([0, 1, 1], [-1], [1.0], (2, 2), r"indices\[0\] = -1 is out of range"),
         ([0, 1, 1], [0], [np.nan], (2, 2), "data contains"),
         ([0, 1, 2], [0], [1.0], (2, 2), r"indptr\[-1\]"),
         ([0, 1, 1], [0], [1.0, 2.0], (2, 2), "indices has 1 entries but data has 2"),
@@ -103,3 +130,18 @@ def test_cheap_check_skips_the_full_scan():
     w.check(full=False)
     with pytest.raises(ValueError, match="data contains"):
         w.check(full=True)
+
+
+def test_flat_to_pattern_and_gradient_at():
+    indptr, indices = flat_to_pattern([1, 2, 7], (3, 3))  # (0, 1), (0, 2), (2, 1)
+    assert indptr.tolist() == [0, 2, 2, 3] and indices.tolist() == [1, 2, 1]
+    with pytest.raises(ValueError, match=r"flat must be strictly increasing; flat\[2\] = 2 follows 7"):
+        flat_to_pattern([1, 7, 2], (3, 3))
+    with pytest.raises(ValueError, match=r"flat must be strictly increasing; flat\[1\] = 1 follows 1"):
+        flat_to_pattern([1, 1], (3, 3))
+    with pytest.raises(ValueError, match=r"flat holds 9, outside \[0, 9\)"):
+        flat_to_pattern([2, 9], (3, 3))
+    rng = np.random.default_rng(1)
+    growth = GrowthInputs(rng.standard_normal((3, 21)).astype(np.float32), rng.standard_normal((3, 21)).astype(np.float32))
+    dense = growth.dense_gradient(0.25).ravel()
+    assert np.array_equal(growth.gradient_at(np.array([1, 2, 7]), 0.25), dense[[1, 2, 7]])  # bit for bit

@@ -180,5 +180,14 @@ def test_bad_input():
         csr_drop_grow(w, 1.5, grow_scores=np.zeros((1, 2)))
     with pytest.raises(ValueError, match=r"slots\[0\]"):
         csr_drop_grow(w, 0.5, grow_scores=np.zeros((1, 2)), slots=(np.zeros(2),))
+    with pytest.raises(ValueError, match="slot_init must be a finite scalar or a function"):
+        csr_drop_grow(w, 0.5, grow_scores=np.zeros((1, 2)), slot_init=np.zeros(2))
+    move = dict(drop_fraction=1.0, grow_scores=np.array([[0.0, 1.0]]))  # (0, 0) leaves, (0, 1) grows
+    with pytest.raises(ValueError, match=r"grow_init returned shape \(2,\) for 1 positions"):
+        csr_drop_grow(w, **move, convention="tf1", grow_init=lambda flat: np.zeros(2))
+    with pytest.raises(ValueError, match="slot_init contains 1 non-finite"):
+        csr_drop_grow(w, **move, slots=(np.ones(1),), slot_init=lambda flat: flat * np.nan)
+    with pytest.raises(ValueError, match="leaves grown weights unchanged"):
+        csr_drop_grow(w, 0.5, grow_scores=np.ones((1, 2)), convention="jaxpruner", grow_init=lambda flat: flat * 0.0)
     with pytest.raises(ValueError, match="growth factors"):
         csr_drop_grow(w, 0.5, growth=GrowthInputs(np.zeros((2, 3), np.float32), np.zeros((2, 3), np.float32)))
