@@ -12,8 +12,8 @@ Defaults to 1 thread for BLAS (threadpoolctl) and Numba (2 threads under content
 slower on the 2-core machine, /work/shared/spec/perf_and_data.md §4.3). Times are medians of ``--repeats``
 runs after one warm-up call. GFLOP/s count 2*batch*nnz for sparse and 2*batch*in*out for dense products.
 Peak extra memory: the dense GEMM's is measured with tracemalloc (NumPy reports its allocations to it); the
-grow top-k's NumPy buffers are measured the same way, plus an explicit sum of the arrays it allocates
-inside Numba (``grow_extra_bytes``).
+grow top-k's NumPy buffers (outputs included) are measured the same way, plus an explicit sum of the arrays
+it allocates inside Numba (``grow_extra_bytes``); ``output_bytes`` is the part its two outputs take.
 """
 
 from __future__ import annotations
@@ -38,12 +38,13 @@ if __package__ is None:  # run as a script from a checkout: make the repository 
 
 from rigl_ref.kernels import csr_matmul, csr_transposed_matmul, grow_topk, sddmm
 from rigl_ref.sparse import CSRWeight
+from rigl_ref.sparse_training.csr_update import GROW_BLOCK
 
 LAYERS = ((784, 300), (4096, 4096))
 SPARSITIES = (0.5, 0.8, 0.9, 0.95, 0.99)
 BATCH = 256
 GROW_FRACTION = 0.3  # k = drop fraction * nnz, the paper's alpha
-BLOCK_ROWS, BLOCK_COLS = 64, 1024
+BLOCK_ROWS, BLOCK_COLS = GROW_BLOCK
 
 
 def median_seconds(fn, repeats):
@@ -65,15 +66,17 @@ def random_weight(rows, cols, sparsity, rng):
 
 
 def grow_extra_bytes(xt, dyt, ip, ix, k):
-    """Peak extra memory of one grow_topk call: tracemalloc's peak (the NumPy buffers: candidate buffer,
-    GEMM tiles, sampled-rows GEMM, final sort arrays) plus the arrays Numba allocates outside Python's
-    allocator, summed explicitly (the exact values of about k candidates, SDDMM's per-row cursor, the radix
-    histogram, one row of upper bounds)."""
+    """Peak extra memory of one grow_topk call: tracemalloc's peak (the NumPy buffers: the rank-key buffer
+    that becomes the flat-index output, the gradient output, one GEMM tile, the tile's candidate columns and
+    values, the sampled block of the first cutoff, the per-row cursor) plus the arrays Numba allocates
+    outside Python's allocator, summed explicitly (the two norm vectors; inside the per-tile SDDMM its
+    output for at most one tile, its per-row cursor and its 4 x 16 accumulators)."""
     tracemalloc.start()
     grow_topk(xt, dyt, ip, ix, k, np.float32(1), BLOCK_ROWS, BLOCK_COLS)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return peak + k * xt.itemsize + xt.shape[0] * 8 + 65536 * 8 + BLOCK_COLS * 8
+    numba_arrays = (xt.shape[0] + dyt.shape[0]) * 8 + BLOCK_ROWS * BLOCK_COLS * xt.itemsize + BLOCK_ROWS * 8 + 64 * xt.itemsize
+    return peak + numba_arrays
 
 
 def bench_layer(rows, cols, sparsity, repeats, rng):
@@ -104,7 +107,7 @@ def bench_layer(rows, cols, sparsity, repeats, rng):
     seconds = median_seconds(lambda: grow_topk(xt, dyt, ip, ix, k, np.float32(1), BLOCK_ROWS, BLOCK_COLS), repeats)
     records.append(dict(op="grow_topk", impl="rigl_ref", rows=rows, cols=cols, batch=BATCH, sparsity=sparsity,
                         nnz=w.nnz, k=k, median_s=seconds, peak_extra_bytes=grow_extra_bytes(xt, dyt, ip, ix, k),
-                        block=[BLOCK_ROWS, BLOCK_COLS]))
+                        output_bytes=k * (8 + xt.itemsize), block=[BLOCK_ROWS, BLOCK_COLS]))
     seconds = median_seconds(lambda: x.T @ dy, repeats)
     tracemalloc.start()
     x.T @ dy
@@ -138,6 +141,7 @@ def print_table(records):
         if op == "grow_topk":
             print(f"{'':>10} {'':>8} {'peak extra MiB':>15} {r['peak_extra_bytes'] / 2**20:>12.2f} {'':>6} {'':>10} "
                   f"{'':>6} {dense['peak_extra_bytes'] / 2**20:>10.2f}")
+            print(f"{'':>10} {'':>8} {'  of it outputs':>15} {r['output_bytes'] / 2**20:>12.2f}")
 
 
 def main(argv=None):

@@ -18,7 +18,7 @@ How it is fast, exact and small (filter with BLAS, keep a running top k of exact
    smallest subnormal: the margin of the scaled rounding).
 2. **Exact values, running top k.** The candidates of a tile get their exact lane-order value from
    :func:`~rigl_ref.kernels.csr.sddmm` at once, times ``scale``, and are appended to a buffer of
-   ``k + max(EXTRA_CANDIDATES, 2 block)`` 64-bit **rank keys** ``(~bits(|g|), flat, sign)``: unsigned
+   ``k + max(EXTRA_CANDIDATES, 2 tiles)`` 64-bit **rank keys** ``(~bits(|g|), flat, sign)``: unsigned
    integer order = rank order (the bit patterns of non-negative floats order like the floats), the
    sign bit restores the signed value. When the next tile might not fit, the buffer is partitioned in
    place (``ndarray.partition``) down to its best k keys and the cutoff rises to the k-th best exact
@@ -32,8 +32,9 @@ How it is fast, exact and small (filter with BLAS, keep a running top k of exact
    make every position a candidate).
 
 The output is the best ``k`` keys, sorted in place and decoded in place (the flat indices reuse the key
-buffer). Extra memory beyond the two outputs: ``max(EXTRA_CANDIDATES, 2 block) * 8`` bytes of spare key
-slots, one GEMM tile, one tile of candidate columns and exact values, the sampled block and ``O(n_in +
+buffer). Extra memory beyond the two outputs: ``max(EXTRA_CANDIDATES, 2 tiles) * 8`` bytes of spare key
+slots (blocks larger than the layer are cut to it), one GEMM tile (one buffer written by every GEMM:
+fresh megabyte arrays would cost page faults), one tile of candidate columns and exact values, the sampled block and ``O(n_in +
 n_out)`` norms and cursors; nothing grows with ``k`` beyond the outputs nor with ``n_in x n_out``.
 
 The keys need float32 gradients and ``n_in * n_out <= 2**31`` (31 bits of flat index). Otherwise (float64,
@@ -52,7 +53,7 @@ from .csr import sddmm
 from .jit import jit
 from .lanes import LANES, batch_major_panel, lane_gradient_rows
 
-EXTRA_CANDIDATES = 65536  # spare key slots beyond k (at least two tiles)
+EXTRA_CANDIDATES = 65536  # spare key slots beyond k (at least two tiles: a partition per tile at most)
 SAMPLE_ROWS, SAMPLE_COLS = 64, 1024  # evenly spaced positions of the GEMM that guesses the first cutoff
 FLAT_BITS = 31  # flat index bits of a rank key (the lowest key bit holds the sign)
 
@@ -71,22 +72,22 @@ def grow_topk(XT, dYT, kept_indptr, kept_indices, k, scale, block_rows, block_co
     if k == 0 or n_in * n_out == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=XT.dtype)
     scale = XT.dtype.type(scale)
-    bounds = _error_bounds(XT, dYT, scale)
-    if bounds is None or XT.dtype != np.float32 or n_in * n_out > 2**FLAT_BITS:
+    bounds = _error_bounds(XT, dYT, scale) if XT.dtype == np.float32 and n_in * n_out <= 2**FLAT_BITS else None
+    if bounds is None:
         return exhaustive_grow_topk(XT, dYT, kept_indptr, kept_indices, k, scale, block_rows, block_cols)
     n_free = n_in * n_out - (int(kept_indptr[-1]) - int(kept_indptr[0]))
+    blocks = min(block_rows, n_in), min(block_cols, n_out)
     start = _cutoff_guess(XT, dYT, k, n_free, scale, *bounds)
-    result = _filtered_topk(XT, dYT, kept_indptr, kept_indices, k, scale, block_rows, block_cols, bounds, start)
+    result = _filtered_topk(XT, dYT, kept_indptr, kept_indices, k, n_free, scale, *blocks, bounds, start)
     if result is None:  # the guess was above the final k-th score: once more, from -inf
-        result = _filtered_topk(XT, dYT, kept_indptr, kept_indices, k, scale, block_rows, block_cols, bounds,
-                                -np.inf)
+        result = _filtered_topk(XT, dYT, kept_indptr, kept_indices, k, n_free, scale, *blocks, bounds, -np.inf)
     return result
 
 
 def _error_bounds(XT, dYT, scale):
     """``(row_norms, col_norms, factor, slack)`` with ``|A - G| <= factor * row_norms[i] * col_norms[j] +
-    slack`` for any two summation orders ``A``, ``G`` of the batch products, or None if the inputs or
-    ``scale`` are not finite or a bound could overflow (the exhaustive path then runs)."""
+    slack`` for any two summation orders ``A``, ``G`` of the float32 batch products, or None if the inputs
+    or ``scale`` are not finite or a bound could overflow (the exhaustive path then runs)."""
     dtype = XT.dtype
     info = np.finfo(dtype)
     batch = XT.shape[1]
@@ -103,19 +104,15 @@ def _error_bounds(XT, dYT, scale):
 
 @jit
 def _row_norms(A):
-    """Euclidean norm of every row in float64, scaled by the row's largest magnitude (no overflow or
-    underflow of the squares)."""
+    """Euclidean norm of every row of a float32 array, summed in float64 (the square of a float32 can
+    neither overflow nor underflow in float64, and the float64 rounding is far inside the bound's slack)."""
     norms = np.zeros(A.shape[0])
     for i in range(A.shape[0]):
-        big = 0.0
+        total = 0.0
         for b in range(A.shape[1]):
-            big = max(big, abs(float(A[i, b])))
-        if big > 0:
-            total = 0.0
-            for b in range(A.shape[1]):
-                v = float(A[i, b]) / big
-                total += v * v
-            norms[i] = big * np.sqrt(total)
+            v = float(A[i, b])
+            total += v * v
+        norms[i] = np.sqrt(total)
     return norms
 
 
@@ -137,15 +134,16 @@ def _cutoff_guess(XT, dYT, k, n_free, scale, row_norms, col_norms, factor, slack
     return float(np.partition(lower.ravel(), lower.size - rank)[lower.size - rank]) * abs(float(scale))
 
 
-def _filtered_topk(XT, dYT, kept_indptr, kept_indices, k, scale, block_rows, block_cols, bounds, start):
-    """Steps 1-3 of the module docstring from the cutoff ``start``; None if the result does not reach it."""
+def _filtered_topk(XT, dYT, kept_indptr, kept_indices, k, n_free, scale, block_rows, block_cols, bounds, start):
+    """Steps 1-3 of the module docstring from the cutoff ``start``; None if the result does not reach it.
+    The key buffer never needs more than one slot per free position (no position is visited twice)."""
     n_in, n_out = XT.shape[0], dYT.shape[0]
     row_norms, col_norms, factor, slack = bounds
     tile_size = block_rows * block_cols
-    keys = np.empty(k + max(EXTRA_CANDIDATES, 2 * tile_size), dtype=np.uint64)
+    keys = np.empty(min(n_free, k + max(EXTRA_CANDIDATES, 2 * tile_size)), dtype=np.uint64)
+    tile_buffer = np.empty(tile_size, dtype=XT.dtype)
     tile_indptr = np.empty(block_rows + 1, dtype=np.int64)
-    tile_cols = np.empty(tile_size, dtype=np.int64)
-    tile_values = np.empty(tile_size, dtype=XT.dtype)
+    tile_cols = np.empty(tile_size, dtype=np.int32)
     upper = np.empty(block_cols)
     scale_bound = abs(float(scale)) * (1 + 8 * float(np.finfo(XT.dtype).eps))
     margin = float(np.finfo(XT.dtype).smallest_subnormal)
@@ -155,12 +153,13 @@ def _filtered_topk(XT, dYT, kept_indptr, kept_indices, k, scale, block_rows, blo
         i1 = min(n_in, i0 + block_rows)
         for j0 in range(0, n_out, block_cols):
             j1 = min(n_out, j0 + block_cols)
-            if count + (i1 - i0) * (j1 - j0) > len(keys):
+            if count + (i1 - i0) * (j1 - j0) > len(keys) and count > k:
                 count, cutoff = _keep_best(keys, count, k, cutoff)
-            tile = XT[i0:i1] @ dYT[j0:j1].T  # BLAS: any summation order, only a filter
+            tile = tile_buffer[: (i1 - i0) * (j1 - j0)].reshape(i1 - i0, j1 - j0)
+            np.matmul(XT[i0:i1], dYT[j0:j1].T, out=tile)  # BLAS: any summation order, only a filter
             count = _collect_tile(tile, i0, j0, n_out, row_norms, col_norms, factor, slack, scale_bound, margin,
                                   cutoff, kept_indptr, kept_indices, cursor, XT, dYT, scale, keys, count,
-                                  tile_indptr, tile_cols, tile_values, upper)
+                                  tile_indptr, tile_cols, upper)
     count, _ = _keep_best(keys, count, k, -np.inf)
     if start > -np.inf and (count < k or _score_of(keys[k - 1]) < start):
         return None
@@ -186,8 +185,7 @@ def _score_of(key):
 
 @jit
 def _collect_tile(tile, i0, j0, n_out, row_norms, col_norms, factor, slack, scale_bound, margin, cutoff,
-                  kept_indptr, kept_indices, cursor, XT, dYT, scale, keys, count, tile_indptr, tile_cols,
-                  tile_values, upper):
+                  kept_indptr, kept_indices, cursor, XT, dYT, scale, keys, count, tile_indptr, tile_cols, upper):
     """Append the rank keys of the candidates of ``tile`` (rows ``i0...``, columns ``j0...``; free positions
     whose score is not certainly below ``cutoff``) to ``keys[count:]``; returns the new count."""
     rows, width = tile.shape
@@ -211,10 +209,9 @@ def _collect_tile(tile, i0, j0, n_out, row_norms, col_norms, factor, slack, scal
     tile_indptr[rows] = n
     if n == 0:
         return count
-    exact = sddmm(tile_indptr[: rows + 1], tile_cols[:n], XT[i0 : i0 + rows], dYT)
-    values = tile_values[:n]
+    values = sddmm(tile_indptr[: rows + 1], tile_cols[:n], XT[i0 : i0 + rows], dYT)
     for q in range(n):
-        values[q] = exact[q] * scale
+        values[q] = values[q] * scale
     bits = values.view(np.uint32)
     for r in range(rows):
         for q in range(tile_indptr[r], tile_indptr[r + 1]):

@@ -58,7 +58,8 @@ from rigl_ref.sparse_training.drop_grow import (
 )
 from rigl_ref.validate import check_finite
 
-GROW_BLOCK = (64, 1024)  # rows x columns of the gradient block of grow_topk (the values do not depend on it)
+GROW_BLOCK = (256, 512)  # rows x columns of grow_topk's gradient tiles (the values do not depend on it; measured
+# on 4096x4096, batch 256: one GEMM per 256x512 tile takes as long as the whole GEMM, 64x1024 tiles 1.5x)
 MIN_BLOCK_VALUES = 1 << 18  # gradient values per block when the lift check needs the dense minimum
 
 # a scalar, or a function of the sorted flat positions to (re)initialise giving one value per position
