@@ -133,6 +133,27 @@ def test_rebuild_pattern_refuses_a_grown_position_that_is_kept(module):
         module.rebuild_pattern(indptr, indices, np.array([False, False]), np.array([0, 0]), np.array([2, 1], np.int32))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_l2_tiles_and_column_blocks_equal_the_twins(dtype):
+    # large enough for every tiled path (the hypothesis cases are too small for them): the forward's output
+    # (2500 x 300) exceeds TILE_BYTES, so it runs in batch tiles of 128, 128 and 44; the input gradient and
+    # the SDDMM visit dYT's 2500 rows in column blocks of TILE_BYTES // (300 * itemsize) rows
+    rng = np.random.default_rng(7)
+    mask, indptr, indices = _random_pattern(60, 2500, 0.05, rng)
+    mask[7] = False  # an empty row
+    indptr = np.zeros(61, np.int32)
+    np.cumsum(mask.sum(axis=1), out=indptr[1:])
+    indices = np.nonzero(mask)[1].astype(np.int32)
+    data = rng.standard_normal(len(indices)).astype(dtype)
+    XT, dYT = rng.standard_normal((60, 300)).astype(dtype), rng.standard_normal((2500, 300)).astype(dtype)
+    assert 2500 * 300 * XT.itemsize > csr.TILE_BYTES and 300 > csr.BATCH_TILE
+    assert csr.TILE_BYTES // (300 * XT.itemsize) < 2500
+    for name, args in (("csr_transposed_matmul", (indptr, indices, data, XT, 2500)),
+                       ("csr_matmul", (indptr, indices, data, dYT)),
+                       ("sddmm", (indptr, indices, XT, dYT))):
+        assert_matches_twin(name, getattr(csr, name)(*args), getattr(reference, name)(*args))
+
+
 def test_lane_order_hand_case():
     # batch 17: lane 0 holds b = 0 and 16, lanes 1..15 hold b = 1..15; x = 1, dy = [2**24, 1, 1, ..., 1].
     # lane 0: 2**24 + 1 -> 2**24 (ties to even); lanes 1..15: 1. Tree: h=8: lane0 2**24 + 1 -> 2**24,
