@@ -33,9 +33,10 @@ How it is fast, exact and small (filter with BLAS, keep a running top k of exact
 
 The output is the best ``k`` keys, sorted in place and decoded in place (the flat indices reuse the key
 buffer). Extra memory beyond the two outputs: ``max(EXTRA_CANDIDATES, 2 tiles) * 8`` bytes of spare key
-slots (blocks larger than the layer are cut to it), one GEMM tile (one buffer written by every GEMM:
-fresh megabyte arrays would cost page faults), one tile of candidate columns and exact values, the sampled block and ``O(n_in +
-n_out)`` norms and cursors; nothing grows with ``k`` beyond the outputs nor with ``n_in x n_out``.
+slots (blocks larger than the layer are cut to it), one GEMM tile (one buffer that every GEMM writes into:
+fresh megabyte arrays would cost page faults), one tile of candidate columns and exact values, the
+sampled block and ``O(n_in + n_out)`` norms and cursors; nothing grows with ``k`` beyond the outputs, nor
+with ``n_in x n_out``.
 
 The keys need float32 gradients and ``n_in * n_out <= 2**31`` (31 bits of flat index). Otherwise (float64,
 larger layers), and when the bounds cannot be used (non-finite inputs or ``scale``, a bound that could
