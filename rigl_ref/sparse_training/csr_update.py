@@ -122,9 +122,7 @@ def csr_drop_grow(
     for name, value in (("grow_init", grow_init), ("slot_init", slot_init)):
         if not callable(value) and (np.ndim(value) != 0 or not np.isfinite(value)):
             raise ValueError(f"{name} must be a finite scalar or a function of the flat positions, got {value!r}")
-    if callable(grow_init) and conv.grown_weight == "unchanged":
-        raise ValueError(f"convention {conv.name!r} leaves grown weights unchanged; grow_init must be 0, got {grow_init!r}")
-    check_grow_init_allowed(conv, grow_init if not callable(grow_init) else 0.0)
+    check_grow_init_allowed(conv, grow_init)  # a callable is never 0: refused under grown_weight="unchanged"
     check_finite("weight.data", weight.data)
 
     old_flat = weight.active_flat_indices()
