@@ -116,4 +116,9 @@ def test_growth_inputs_errors_and_set_weight_checks():
         SparseLinear(3, 2, w, np.zeros(3, np.float32))
     with pytest.raises(ValueError, match="does not match"):
         layer(Tensor(np.ones((1, 4), np.float32)))
+    with pytest.raises(TypeError, match=r"sparse_linear: inputs have different dtypes \['float64', 'float32'\]"):
+        layer(Tensor(np.ones((1, 3), np.float64)))
+    conv = SparseConv2d(1, 2, 1, CSRWeight.from_dense(np.ones((2, 1), bool), np.ones((2, 1))))
+    with pytest.raises(TypeError, match=r"sparse_conv2d: inputs have different dtypes \['float64', 'float32'\]"):
+        conv(Tensor(np.ones((1, 1, 2, 2), np.float64)))
     assert layer.parameters()["weight"].value is layer.weight.data  # the optimizer updates the CSR data in place
