@@ -51,9 +51,11 @@ from rigl_ref.sparse import CSRWeight, GrowthInputs, flat_to_pattern, rebuild
 from rigl_ref.sparse_training.conventions import get_convention
 from rigl_ref.sparse_training.drop_grow import (
     JAXPRUNER_EPS,
+    as_float_scores,
     check_grow_init_allowed,
     drop_count,
     grow_count,
+    lift_separation_error,
     resolve_reinit_when_same,
 )
 from rigl_ref.validate import check_finite
@@ -214,7 +216,7 @@ def _grow_from_scores(weight, grow_scores, excluded, kept_flat, n_grow, conv) ->
     flat = np.flatnonzero(candidate)
     chosen = flat[np.argsort(-scores[flat], kind="stable")[:n_grow]]
     if conv.grow_candidates == "not_kept_lifted_below_min" and len(chosen):
-        scores = scores if scores.dtype.kind == "f" else scores.astype(np.float64)  # the spec's lift dtype
+        scores = as_float_scores(scores)  # the spec's lift dtype
         _check_below_min_lift(scores.min(), scores[chosen], chosen, kept_flat)
     return np.sort(chosen)
 
@@ -230,10 +232,7 @@ def _check_below_min_lift(min_score, ranked_scores, ranked_flat, kept_flat) -> N
     if min_score - min_score.dtype.type(1) != min_score or last != min_score or not len(kept_flat):
         return
     if kept_flat.min() < ranked_flat[ranked_scores == last].max():
-        raise ValueError(
-            "the grow scores are too large for the min(score) - 1 lift to separate kept positions "
-            f"(min(score) = {min_score!r}); TF's disjointness assertion would fail here"
-        )
+        raise lift_separation_error(min_score)
 
 
 def _check_jaxpruner_lift(max_score) -> None:

@@ -194,7 +194,7 @@ def drop_set(mask: np.ndarray, drop_scores: np.ndarray, k: int, convention="pape
     """
     conv = get_convention(convention)
     n_keep = int(mask.sum()) - k
-    scores = _as_float(drop_scores)
+    scores = as_float_scores(drop_scores)
     if conv.drop_ranking == "active_only":
         kept = top_k(scores, n_keep, among=mask)
     elif conv.drop_ranking == "all_positions":
@@ -213,7 +213,7 @@ def grow_set(
     ``mask`` is the boolean mask before the update (needed by ``grow_candidates="inactive_only"``).
     """
     conv = get_convention(convention)
-    scores = _as_float(grow_scores)
+    scores = as_float_scores(grow_scores)
     rule = conv.grow_candidates
     if rule == "not_kept":
         return kept | top_k(scores, n_grow, among=~kept)
@@ -223,19 +223,26 @@ def grow_set(
         lifted = np.where(kept, scores.dtype.type(scores.min() - 1), scores)
         grown = top_k(lifted, n_grow)
         if (grown & kept).any():
-            raise ValueError(
-                "the grow scores are too large for the min(score) - 1 lift to separate kept positions "
-                f"(min(score) = {scores.min()!r}); TF's disjointness assertion would fail here"
-            )
+            raise lift_separation_error(scores.min())
         return kept | grown
     # kept_lifted_above_max: jaxpruner ranks kept scores at max(score) + eps and keeps the top n_keep + n_grow
     lifted = np.where(kept, scores.dtype.type(scores.max() + JAXPRUNER_EPS), scores)
     return top_k(lifted, int(kept.sum()) + n_grow)
 
 
-def _as_float(scores: np.ndarray) -> np.ndarray:
-    """Scores in their own float dtype (lift arithmetic happens there, as in the frameworks)."""
+def as_float_scores(scores: np.ndarray) -> np.ndarray:
+    """Scores in their own float dtype (lift arithmetic happens there, as in the frameworks); integer
+    scores become float64."""
     return scores if scores.dtype.kind == "f" else scores.astype(np.float64)
+
+
+def lift_separation_error(min_score) -> ValueError:
+    """The error for TF/rigl-torch's ``min(score) - 1`` lift when the float absorbs the ``- 1`` and a kept
+    position would be grown again (TF's disjointness assertion in ``_get_update_op`` fails there)."""
+    return ValueError(
+        "the grow scores are too large for the min(score) - 1 lift to separate kept positions "
+        f"(min(score) = {min_score!r}); TF's disjointness assertion would fail here"
+    )
 
 
 # --- the public single-layer update ---------------------------------------------------------------------
