@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 
-from rigl_ref.validate import check_choice
 
 #: The four standard file names, keyed by the role they play.
 FILE_NAMES = MappingProxyType(
@@ -120,8 +119,3 @@ MNIST_SUBSET = IdxDatasetSpec(
 
 #: IDX data sets that live outside the package (found on disk, fetched or imported).
 IDX_DATASETS = MappingProxyType({spec.name: spec for spec in (MNIST, FASHION_MNIST)})
-
-
-def idx_spec(name: str) -> IdxDatasetSpec:
-    """The spec of the IDX data set ``name``; ``ValueError`` listing the known names otherwise."""
-    return IDX_DATASETS[check_choice("data set", name, IDX_DATASETS)]

@@ -49,7 +49,7 @@ class MetricsLog:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *_exc_info):
         self.close()
 
 

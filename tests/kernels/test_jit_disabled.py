@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rigl_ref.kernels import csr, grow
+from rigl_ref.kernels import csr
 
 SCRIPT = r"""
 import json, numpy as np

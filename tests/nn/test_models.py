@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rigl_ref.autograd import Tensor, softmax_cross_entropy
+from rigl_ref.autograd import softmax_cross_entropy
 from rigl_ref.nn.models import Model, architecture, scaled_widths
 
 

@@ -55,7 +55,7 @@ def test_rigl_tf1_reproduces_every_tf1_rigl_case():
 
 
 def test_tf1_static_and_snfs_reproduce_their_tf1_cases():
-    for params, a in suite_cases("tf1_update", "static"):
+    for _params, a in suite_cases("tf1_update", "static"):
         layer = LayerState(a["mask"], a["weights"], (a["slot"],))
         (result,) = TF1Static("tf1").update([layer], drop_fraction=a["drop_fraction"])
         assert np.array_equal(result.mask, a["expected_mask"]) and np.array_equal(result.weights, a["expected_weights"])
@@ -71,7 +71,7 @@ def test_tf1_static_and_snfs_reproduce_their_tf1_cases():
 
 @pytest.mark.parametrize("suite, convention", [("torch_rigl", "rigl_torch"), ("jaxpruner_rigl", "jaxpruner")])
 def test_rigl_reproduces_torch_and_jaxpruner(suite, convention):
-    for params, a in suite_cases(suite):
+    for _params, a in suite_cases(suite):
         if convention == "rigl_torch":
             layer = LayerState(a["mask"], a["weight"], (a["momentum_buffer"],))
             grads, expected_slot = [a["dense_grad"]], a["expected_momentum_buffer"]
