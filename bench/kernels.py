@@ -1,5 +1,7 @@
 """Kernel benchmark of the truly sparse substrate (issue 4): rigl_ref's Numba kernels vs scipy.sparse vs dense
-NumPy BLAS, for the forward (``y = x @ W``), the input gradient (``dx = dy @ W^T``) and the weight gradient
+NumPy BLAS, for the forward (``y = x @ W``; ``rigl_ref`` is the layer's path, ``csr_matmul`` on the
+cached ``transpose_pattern`` view with ``data[order]`` gathered per call, ``rigl_ref_scatter`` the one-off
+``csr_transposed_matmul``, same values bit for bit), the input gradient (``dx = dy @ W^T``) and the weight gradient
 (SDDMM at the active entries; dense: the full ``x^T @ dy``), plus RigL's grow-score top-k against one dense
 ``x^T @ dy`` GEMM with the peak extra memory of each.
 
@@ -36,7 +38,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 if __package__ is None:  # run as a script from a checkout: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rigl_ref.kernels import csr_matmul, csr_transposed_matmul, grow_topk, sddmm
+from rigl_ref.kernels import csr_matmul, csr_transposed_matmul, grow_topk, sddmm, transpose_pattern
 from rigl_ref.sparse import CSRWeight
 from rigl_ref.sparse_training.csr_update import GROW_BLOCK
 
@@ -87,8 +89,10 @@ def bench_layer(rows, cols, sparsity, repeats, rng):
     dense_w = w.to_dense()[1]
     scipy_w = w.to_scipy()
     ip, ix, data = w.indptr, w.indices, w.data
+    t_ip, t_ix, order = transpose_pattern(ip, ix, cols)  # built once per pattern, as SparseLinear does
     cases = {
-        ("forward", "rigl_ref"): lambda: csr_transposed_matmul(ip, ix, data, xt, cols),
+        ("forward", "rigl_ref"): lambda: csr_matmul(t_ip, t_ix, data[order], xt),
+        ("forward", "rigl_ref_scatter"): lambda: csr_transposed_matmul(ip, ix, data, xt, cols),
         ("forward", "scipy"): lambda: x @ scipy_w,
         ("forward", "dense"): lambda: x @ dense_w,
         ("backward_input", "rigl_ref"): lambda: csr_matmul(ip, ix, data, dyt),
@@ -133,6 +137,9 @@ def print_table(records):
         dgf = f"{dense['gflops']:>6.1f}" if "gflops" in dense else f"{'-':>6}"
         print(f"{rows}x{cols:<5} {s:>8.2f} {op:>15} {r['median_s'] * 1e3:>12.3f} {gf} {sc} "
               f"{dense['median_s'] * 1e3:>10.3f} {dgf} {dense['median_s'] / r['median_s']:>10.2f}")
+        if op == "forward":
+            scatter = by_key[(op, "rigl_ref_scatter", rows, cols, s)]
+            print(f"{'':>10} {'':>8} {'  scatter':>15} {scatter['median_s'] * 1e3:>12.3f} {scatter['gflops']:>6.1f}")
         if op == "sddmm":
             total = sum(by_key[(o, "rigl_ref", rows, cols, s)]["median_s"] for o in ("forward", "backward_input", "sddmm"))
             dense_total = sum(by_key[(o, "dense", rows, cols, s)]["median_s"] for o in ("forward", "backward_input", "sddmm"))

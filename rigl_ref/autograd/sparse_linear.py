@@ -6,7 +6,10 @@ aligned with the CSR data. The pattern is static (not differentiated): keyword a
 ``indices`` and ``shape``. The kernels work feature-major (``rigl_ref.kernels.csr``): ``x`` is transposed
 once to ``XT`` ``(in, batch)`` (free when ``x`` is itself a transposed feature-major array, as the output of
 a previous sparse layer is) and the output is returned as the transposed view of ``YT`` ``(out, batch)``.
-VJPs: ``dx = dy @ W^T`` (``csr_matmul``) and the weight gradient only at the active entries,
+The forward is ``csr_transposed_matmul``, or, given ``transposed`` (the
+``transpose_pattern`` view of the same pattern, which a layer builds once per pattern), the faster
+``csr_matmul`` on that view with ``weight_data[order]``: the same array bit for bit (both add the entries of a
+column in increasing row). VJPs: ``dx = dy @ W^T`` (``csr_matmul``) and the weight gradient only at the active entries,
 ``d weight_data[p] = sum_b x[b, i] * dy[b, j]`` for entry ``p = (i, j)`` (``sddmm``; its batch sum is in
 the lane order of ``rigl_ref.kernels.lanes``, so it equals ``dense_weight_gradient`` at that position bit for bit).
 
@@ -39,18 +42,26 @@ def _check_pattern(op, weight_data, indptr, indices, n_rows):
 
 
 # ----- sparse_linear -----
-def _linear_forward(x, weight_data, *, indptr, indices, shape):
+def _linear_forward(x, weight_data, *, indptr, indices, shape, transposed=None):
     if x.ndim != 2 or x.shape[1] != shape[0]:
         raise ValueError(f"sparse_linear: input of shape {x.shape} does not match a weight of shape {tuple(shape)}")
     _check_pattern("sparse_linear", weight_data, indptr, indices, shape[0])
-    return csr_transposed_matmul(indptr, indices, weight_data, feature_major(x), shape[1]).T
+    if transposed is None:
+        return csr_transposed_matmul(indptr, indices, weight_data, feature_major(x), shape[1]).T
+    t_indptr, t_indices, order = transposed
+    if len(t_indptr) != shape[1] + 1 or len(order) != len(indices):
+        raise ValueError(
+            f"sparse_linear: transposed has {len(t_indptr)} row pointers and {len(order)} entries, "
+            f"expected {shape[1] + 1} and {len(indices)} (transpose_pattern of the same pattern)"
+        )
+    return csr_matmul(t_indptr, t_indices, weight_data[order], feature_major(x)).T
 
 
-def _linear_vjp_x(g, out, x, weight_data, *, indptr, indices, shape):
+def _linear_vjp_x(g, out, x, weight_data, *, indptr, indices, shape, transposed=None):
     return csr_matmul(indptr, indices, weight_data, feature_major(g)).T
 
 
-def _linear_vjp_weight_data(g, out, x, weight_data, *, indptr, indices, shape):
+def _linear_vjp_weight_data(g, out, x, weight_data, *, indptr, indices, shape, transposed=None):
     return sddmm(indptr, indices, feature_major(x), feature_major(g))
 
 
@@ -59,9 +70,14 @@ SPARSE_LINEAR = register_primitive(
 )
 
 
-def sparse_linear(x, weight_data, *, indptr, indices, shape) -> Tensor:
-    """``x @ W`` for the CSR weight ``W = (indptr, indices, weight_data)`` of shape ``(in, out)``."""
-    return apply(SPARSE_LINEAR, x, weight_data, indptr=indptr, indices=indices, shape=tuple(shape))
+def sparse_linear(x, weight_data, *, indptr, indices, shape, transposed=None) -> Tensor:
+    """``x @ W`` for the CSR weight ``W = (indptr, indices, weight_data)`` of shape ``(in, out)``.
+
+    ``transposed``: optionally ``rigl_ref.kernels.transpose_pattern(indptr, indices, shape[1])``, built once
+    per pattern by the caller (``SparseLinear`` does); it makes the forward faster and changes no value."""
+    return apply(
+        SPARSE_LINEAR, x, weight_data, indptr=indptr, indices=indices, shape=tuple(shape), transposed=transposed
+    )
 
 
 # ----- sparse_conv2d -----

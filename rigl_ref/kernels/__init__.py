@@ -3,7 +3,7 @@ weight-gradient summation order in ``lanes.py``; options in ``jit.py``) and thei
 NumPy twins of the same names (``reference.py``). Raw arrays in, arrays out; no validation here (callers in
 ``rigl_ref.sparse`` and ``rigl_ref.autograd.sparse_linear`` check their inputs)."""
 
-from .csr import csr_matmul, csr_transposed_matmul, dense_weight_gradient, rebuild_pattern, sddmm
+from .csr import csr_matmul, csr_transposed_matmul, dense_weight_gradient, rebuild_pattern, sddmm, transpose_pattern
 from .grow import grow_topk
 
 __all__ = [
@@ -13,4 +13,5 @@ __all__ = [
     "grow_topk",
     "rebuild_pattern",
     "sddmm",
+    "transpose_pattern",
 ]

@@ -37,6 +37,14 @@ def csr_matmul(indptr, indices, data, dYT):
     return dXT
 
 
+def transpose_pattern(indptr, indices, n_cols):
+    """The CSR pattern of ``A^T``: entries ordered by column of ``A`` (stable, so by row within a column)."""
+    order = np.argsort(indices, kind="stable").astype(np.int64)
+    t_indptr = np.zeros(n_cols + 1, dtype=indptr.dtype)
+    np.cumsum(np.bincount(indices, minlength=n_cols), out=t_indptr[1:])
+    return t_indptr, _row_of_entry(indptr)[order].astype(indices.dtype), order
+
+
 def _lane_sum(products):
     """Sum ``products`` (shape ``(..., batch)``) over its last axis in the lane order of ``lanes.py``:
     lane ``l`` adds the positions ``b % LANES == l`` in increasing ``b`` from +0.0, then the halving tree."""

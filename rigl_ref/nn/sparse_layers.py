@@ -24,6 +24,7 @@ import numpy as np
 from rigl_ref.autograd import Tensor, im2col
 from rigl_ref.autograd.conv import nchw_to_cols
 from rigl_ref.autograd.sparse_linear import feature_major, sparse_conv2d, sparse_linear
+from rigl_ref.kernels import transpose_pattern
 from rigl_ref.sparse import CSRWeight, GrowthInputs
 from rigl_ref.validate import check_positive_int
 
@@ -79,11 +80,24 @@ class SparseLinear(_SparseLayer):
         self.out_features = check_positive_int("out_features", out_features)
         self.expected_shape = (self.in_features, self.out_features)
         self.bias_size = self.out_features
+        self._transposed_of = self._transposed = None
         self._init_parameters(weight, bias)
+
+    def transposed_pattern(self):
+        """``transpose_pattern`` of the current weight's pattern (for the faster, bit-identical forward of
+        ``sparse_linear``), rebuilt only when the pattern arrays change (a new ``CSRWeight``, e.g. after a
+        drop/grow update: patterns are never edited in place); O(nnz) once per pattern."""
+        w = self.weight
+        if self._transposed_of is None or self._transposed_of[0] is not w.indptr or self._transposed_of[1] is not w.indices:
+            self._transposed = transpose_pattern(w.indptr, w.indices, w.shape[1])
+            self._transposed_of = (w.indptr, w.indices)
+        return self._transposed
 
     def __call__(self, x: Tensor) -> Tensor:
         w = self.weight
-        pre_bias = sparse_linear(x, self.weight_data, indptr=w.indptr, indices=w.indices, shape=w.shape)
+        pre_bias = sparse_linear(
+            x, self.weight_data, indptr=w.indptr, indices=w.indices, shape=w.shape, transposed=self.transposed_pattern()
+        )
         self._record(x if isinstance(x, Tensor) else Tensor(x), pre_bias)
         return pre_bias + self.bias
 

@@ -20,6 +20,7 @@ out = {
   "fwd": csr.csr_transposed_matmul(indptr, indices, data, XT, 3).tolist(),
   "bwd": csr.csr_matmul(indptr, indices, data, dYT).tolist(),
   "sddmm": csr.sddmm(indptr, indices, XT, dYT).tolist(),
+  "transpose": [a.tolist() for a in csr.transpose_pattern(indptr, indices, 3)],
   "dense": csr.dense_weight_gradient(XT, dYT, np.float32(1)).tolist(),
   "grow": [a.tolist() for a in grow.grow_topk(XT, dYT, indptr, indices, 4, np.float32(1), 2, 2)],
   "grow_exhaustive": [a.tolist() for a in grow.exhaustive_grow_topk(XT, dYT, indptr, indices, 4, np.float32(1), 2, 2)],

@@ -42,6 +42,36 @@ def test_csr_matmul_is_the_input_gradient(case):
 
 
 @given(csr_problems())
+def test_transpose_pattern_is_the_csc_view_and_gives_the_forward_bit_for_bit(case):
+    rows, cols = case["mask"].shape
+    t_indptr, t_indices, order = csr.transpose_pattern(case["indptr"], case["indices"], cols)
+    for a, b in zip((t_indptr, t_indices, order), reference.transpose_pattern(case["indptr"], case["indices"], cols)):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert t_indptr.dtype == case["indptr"].dtype and t_indices.dtype == case["indices"].dtype
+    # row j of the transposed pattern: the rows of column j, increasing; order points at the same entries
+    assert np.array_equal(np.diff(t_indptr), case["mask"].sum(axis=0))
+    assert np.array_equal(t_indices, np.nonzero(case["mask"].T)[1])
+    old_rows = np.repeat(np.arange(rows), np.diff(case["indptr"]))
+    assert np.array_equal(old_rows[order], t_indices)
+    assert np.array_equal(case["indices"][order], np.repeat(np.arange(cols), np.diff(t_indptr)))
+    gathered = csr.csr_matmul(t_indptr, t_indices, case["data"][order], case["XT"])
+    scattered = csr.csr_transposed_matmul(case["indptr"], case["indices"], case["data"], case["XT"], cols)
+    assert gathered.dtype == scattered.dtype and np.array_equal(gathered.view(np.uint8), scattered.view(np.uint8))
+
+
+def test_csr_matmul_groups_of_four_add_in_column_order_hand_case():
+    # one row with 6 entries (a group of four, then two single entries); batch 1, values chosen so that
+    # any other order rounds differently: 2**24 first, then five 1s -> each 1 is lost (ties to even)
+    indptr, indices = np.array([0, 6], np.int32), np.arange(6, dtype=np.int32)
+    data = np.ones(6, np.float32)
+    dYT = np.array([[2**24], [1], [1], [1], [1], [1]], np.float32)
+    assert csr.csr_matmul(indptr, indices, data, dYT)[0, 0] == np.float32(2**24)
+    reversed_dYT = dYT[::-1].copy()  # five 1s first (exact 5), then 2**24 -> 2**24 + 4 (ties to even)
+    assert csr.csr_matmul(indptr, indices, data, reversed_dYT)[0, 0] == np.float32(2**24 + 4)
+    assert reference.csr_matmul(indptr, indices, data, reversed_dYT)[0, 0] == np.float32(2**24 + 4)
+
+
+@given(csr_problems())
 def test_sddmm_equals_the_dense_gradient_at_the_pattern_bit_for_bit(case):
     args = (case["indptr"], case["indices"], case["XT"], case["dYT"])
     actual = csr.sddmm(*args)
@@ -148,6 +178,9 @@ def test_l2_tiles_and_column_blocks_equal_the_twins(dtype):
     XT, dYT = rng.standard_normal((60, 300)).astype(dtype), rng.standard_normal((2500, 300)).astype(dtype)
     assert 2500 * 300 * XT.itemsize > csr.TILE_BYTES and 300 > csr.BATCH_TILE
     assert csr.TILE_BYTES // (300 * XT.itemsize) < 2500
+    t_indptr, t_indices, order = csr.transpose_pattern(indptr, indices, 2500)
+    assert np.array_equal(csr.csr_matmul(t_indptr, t_indices, data[order], XT),
+                          reference.csr_transposed_matmul(indptr, indices, data, XT, 2500))
     for name, args in (("csr_transposed_matmul", (indptr, indices, data, XT, 2500)),
                        ("csr_matmul", (indptr, indices, data, dYT)),
                        ("sddmm", (indptr, indices, XT, dYT))):

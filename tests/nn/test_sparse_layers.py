@@ -122,3 +122,41 @@ def test_growth_inputs_errors_and_set_weight_checks():
     with pytest.raises(TypeError, match=r"sparse_conv2d: inputs have different dtypes \['float64', 'float32'\]"):
         conv(Tensor(np.ones((1, 1, 2, 2), np.float64)))
     assert layer.parameters()["weight"].value is layer.weight.data  # the optimizer updates the CSR data in place
+
+
+@settings(max_examples=20)
+@given(st.integers(1, 7), st.integers(1, 7), st.integers(1, 5), st.floats(0, 1), st.integers(0, 2**32 - 1))
+def test_sparse_linear_cached_transposed_forward_is_bit_identical_across_updates(n_in, n_out, batch, density, seed):
+    # the layer's forward (csr_matmul on its cached transpose_pattern view) equals the plain scatter forward
+    # bit for bit, after an in-place data update, and after set_weight installs a new pattern
+    from rigl_ref.autograd.sparse_linear import sparse_linear
+
+    rng = np.random.default_rng(seed)
+    layer = SparseLinear(n_in, n_out, _weight(rng, (n_in, n_out), density, np.float32)[1])
+    x = rng.standard_normal((batch, n_in)).astype(np.float32)
+
+    def assert_same_as_scatter():
+        w = layer.weight
+        plain = sparse_linear(x, layer.weight_data, indptr=w.indptr, indices=w.indices, shape=w.shape) + layer.bias
+        assert np.array_equal(plain.value.view(np.uint32), layer(Tensor(x)).value.view(np.uint32))
+
+    assert_same_as_scatter()
+    first_view = layer.transposed_pattern()
+    assert layer.transposed_pattern() is first_view  # built once per pattern
+    layer.weight.data *= np.float32(-1.5)  # an optimizer step edits the data in place
+    assert_same_as_scatter()
+    layer.set_weight(_weight(rng, (n_in, n_out), density, np.float32)[1])
+    assert layer.transposed_pattern() is not first_view
+    assert_same_as_scatter()
+
+
+def test_sparse_linear_refuses_a_transposed_view_of_another_pattern():
+    from rigl_ref.autograd.sparse_linear import sparse_linear
+    from rigl_ref.kernels import transpose_pattern
+
+    rng = np.random.default_rng(0)
+    w = _weight(rng, (4, 3), 1.0, np.float64)[1]
+    other = _weight(rng, (4, 5), 1.0, np.float64)[1]
+    with pytest.raises(ValueError, match="transposed"):
+        sparse_linear(rng.standard_normal((2, 4)), w.data, indptr=w.indptr, indices=w.indices, shape=w.shape,
+                      transposed=transpose_pattern(other.indptr, other.indices, 5))
