@@ -143,13 +143,17 @@ def sddmm(indptr, indices, XT, dYT):
 
     Speed, without changing any value: the columns are visited in blocks whose rows of ``dYT`` fit in
     ``TILE_BYTES`` (they stay in the L2 cache while every row of the weight uses them; one block when
-    ``dYT`` is small), and four entries of a row are summed together (they share the loads of
+    ``dYT`` is small), four entries of a row are summed together (they share the loads of
     ``XT[i]``; a row's last group is padded with repeats of its last entry, whose extra results are
-    discarded). The loop over the ``LANES`` lanes is what LLVM vectorises (independent sums). It is kept
-    in this one function body on purpose: moved into a helper, LLVM unrolled it instead (4x slower)."""
+    discarded), and each lane takes four of its batch positions per pass,
+    ``lane = (((lane + x[b] g[b]) + x[b+16] g[b+16]) + x[b+32] g[b+32]) + x[b+48] g[b+48]`` (the
+    accumulators live in memory, so this saves three of every four store-load round trips; 15-20 % faster).
+    The loop over the ``LANES`` lanes is what LLVM vectorises (independent sums). It is kept in this one
+    function body on purpose: moved into a helper, LLVM unrolled it instead (4x slower)."""
     out = np.empty(indices.shape[0], dtype=XT.dtype)
     batch = XT.shape[1]
     full = batch - batch % LANES
+    full4 = batch - batch % (4 * LANES)
     acc = np.empty((4, LANES), dtype=XT.dtype)  # acc[e, lane]: the lanes of the group's e-th entry
     block = max(1, TILE_BYTES // max(1, batch * dYT.itemsize))
     cursor = indptr[:-1].astype(np.int64)  # first entry of each row not yet computed
@@ -166,7 +170,15 @@ def sddmm(indptr, indices, XT, dYT):
                 g2, g3 = dYT[indices[min(p + 2, last)]], dYT[indices[min(p + 3, last)]]
                 acc[:] = 0
                 a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
-                for b0 in range(0, full, LANES):
+                for b0 in range(0, full4, 4 * LANES):
+                    for lane in range(LANES):
+                        b, c, d, e = b0 + lane, b0 + LANES + lane, b0 + 2 * LANES + lane, b0 + 3 * LANES + lane
+                        xb, xc, xd, xe = x[b], x[c], x[d], x[e]
+                        a0[lane] = (((a0[lane] + xb * g0[b]) + xc * g0[c]) + xd * g0[d]) + xe * g0[e]
+                        a1[lane] = (((a1[lane] + xb * g1[b]) + xc * g1[c]) + xd * g1[d]) + xe * g1[e]
+                        a2[lane] = (((a2[lane] + xb * g2[b]) + xc * g2[c]) + xd * g2[d]) + xe * g2[e]
+                        a3[lane] = (((a3[lane] + xb * g3[b]) + xc * g3[c]) + xd * g3[d]) + xe * g3[e]
+                for b0 in range(full4, full, LANES):
                     for lane in range(LANES):
                         xb = x[b0 + lane]
                         a0[lane] += xb * g0[b0 + lane]

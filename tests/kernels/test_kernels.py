@@ -81,6 +81,18 @@ def test_sddmm_equals_the_dense_gradient_at_the_pattern_bit_for_bit(case):
     _close_to_dense(dense, case["XT"] @ case["dYT"].T, case["dtype"])
 
 
+@given(csr_problems(max_dim=6, max_batch=150))
+def test_long_batches_equal_the_twins(case):
+    # batches past 4 * LANES = 64 reach the SDDMM's four-positions-per-lane pass, its single-chunk pass and
+    # its tail in one call (the default problems stop at batch 7)
+    sddmm_args = (case["indptr"], case["indices"], case["XT"], case["dYT"])
+    assert_matches_twin("sddmm", csr.sddmm(*sddmm_args), reference.sddmm(*sddmm_args))
+    dense = csr.dense_weight_gradient(case["XT"], case["dYT"], case["dtype"].type(1))
+    assert np.array_equal(csr.sddmm(*sddmm_args), dense[case["mask"]])
+    matmul_args = (case["indptr"], case["indices"], case["data"], case["dYT"])
+    assert_matches_twin("csr_matmul", csr.csr_matmul(*matmul_args), reference.csr_matmul(*matmul_args))
+
+
 @given(csr_problems(), st.sampled_from([1.0, 0.5, 1 / 3]))
 def test_dense_weight_gradient(case, scale):
     args = (case["XT"], case["dYT"], case["dtype"].type(scale))
