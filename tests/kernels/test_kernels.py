@@ -59,16 +59,18 @@ def test_transpose_pattern_is_the_csc_view_and_gives_the_forward_bit_for_bit(cas
     assert gathered.dtype == scattered.dtype and np.array_equal(gathered.view(np.uint8), scattered.view(np.uint8))
 
 
-def test_csr_matmul_groups_of_four_add_in_column_order_hand_case():
-    # one row with 6 entries (a group of four, then two single entries); batch 1, values chosen so that
-    # any other order rounds differently: 2**24 first, then five 1s -> each 1 is lost (ties to even)
-    indptr, indices = np.array([0, 6], np.int32), np.arange(6, dtype=np.int32)
-    data = np.ones(6, np.float32)
-    dYT = np.array([[2**24], [1], [1], [1], [1], [1]], np.float32)
+def test_csr_matmul_groups_of_eight_add_in_column_order_hand_case():
+    # one row with 10 entries (a group of eight, then two single entries); batch 1, values chosen so that
+    # any other order rounds differently: 2**24 first, then nine 1s -> each 1 is lost (ties to even)
+    indptr, indices = np.array([0, 10], np.int32), np.arange(10, dtype=np.int32)
+    data = np.ones(10, np.float32)
+    dYT = np.array([[2**24]] + [[1]] * 9, np.float32)
     assert csr.csr_matmul(indptr, indices, data, dYT)[0, 0] == np.float32(2**24)
-    reversed_dYT = dYT[::-1].copy()  # five 1s first (exact 5), then 2**24 -> 2**24 + 4 (ties to even)
-    assert csr.csr_matmul(indptr, indices, data, reversed_dYT)[0, 0] == np.float32(2**24 + 4)
-    assert reference.csr_matmul(indptr, indices, data, reversed_dYT)[0, 0] == np.float32(2**24 + 4)
+    reversed_dYT = dYT[::-1].copy()  # nine 1s first (exact 9), then 2**24 -> 2**24 + 8 (ties to even)
+    assert csr.csr_matmul(indptr, indices, data, reversed_dYT)[0, 0] == np.float32(2**24 + 8)
+    assert reference.csr_matmul(indptr, indices, data, reversed_dYT)[0, 0] == np.float32(2**24 + 8)
+    middle_dYT = np.roll(dYT, 5, axis=0)  # 2**24 is the sixth entry, inside the group of eight
+    assert csr.csr_matmul(indptr, indices, data, middle_dYT)[0, 0] == np.float32(2**24 + 4)
 
 
 @given(csr_problems())
