@@ -1,6 +1,6 @@
 """Kernel benchmark of the truly sparse substrate (issue 4): rigl_ref's Numba kernels vs scipy.sparse vs dense
 NumPy BLAS, for the forward (``y = x @ W``; ``rigl_ref`` is the layer's path, ``csr_matmul`` on the
-cached ``transpose_pattern`` view with ``data[order]`` gathered per call, ``rigl_ref_scatter`` the one-off
+cached ``transpose_pattern`` view with ``np.take(data, order)`` per call, ``rigl_ref_scatter`` the one-off
 ``csr_transposed_matmul``, same values bit for bit), the input gradient (``dx = dy @ W^T``) and the weight gradient
 (SDDMM at the active entries; dense: the full ``x^T @ dy``), plus RigL's grow-score top-k against one dense
 ``x^T @ dy`` GEMM with the peak extra memory of each.
@@ -91,7 +91,7 @@ def bench_layer(rows, cols, sparsity, repeats, rng):
     ip, ix, data = w.indptr, w.indices, w.data
     t_ip, t_ix, order = transpose_pattern(ip, ix, cols)  # built once per pattern, as SparseLinear does
     cases = {
-        ("forward", "rigl_ref"): lambda: csr_matmul(t_ip, t_ix, data[order], xt),
+        ("forward", "rigl_ref"): lambda: csr_matmul(t_ip, t_ix, np.take(data, order), xt),
         ("forward", "rigl_ref_scatter"): lambda: csr_transposed_matmul(ip, ix, data, xt, cols),
         ("forward", "scipy"): lambda: x @ scipy_w,
         ("forward", "dense"): lambda: x @ dense_w,

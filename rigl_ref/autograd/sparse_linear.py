@@ -54,7 +54,7 @@ def _linear_forward(x, weight_data, *, indptr, indices, shape, transposed=None):
             f"sparse_linear: transposed has {len(t_indptr)} row pointers and {len(order)} entries, "
             f"expected {shape[1] + 1} and {len(indices)} (transpose_pattern of the same pattern)"
         )
-    return csr_matmul(t_indptr, t_indices, weight_data[order], feature_major(x)).T
+    return csr_matmul(t_indptr, t_indices, np.take(weight_data, order), feature_major(x)).T
 
 
 def _linear_vjp_x(g, out, x, weight_data, *, indptr, indices, shape, transposed=None):
