@@ -25,8 +25,9 @@ mask update is the spec layer's dense ``rigl_ref.drop_grow`` on |W * M| and the 
     python bench/train.py --quick           # under a minute
     python bench/train.py --json out.json   # also write the records (a JSON list)
 
-BLAS and Numba run on 1 thread by default (``--threads``); times are medians of ``--repeats`` timed
-iterations after warm-up iterations (the Numba kernels come from the on-disk cache or compile there).
+BLAS and Numba run on 1 thread by default (``--threads``); times are medians of ``--repeats`` ordinary and
+``--update-repeats`` mask-update iterations after warm-up iterations (one update among them; the Numba
+kernels come from the on-disk cache or compile there). Every ``UPDATE_INTERVAL``-th iteration is an update.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def peak_extra(fn, rss: bool) -> tuple[int, int | None]:
     fn()
     peak = tracemalloc.get_traced_memory()[1] - start
     tracemalloc.stop()
-    return peak, (_status_bytes("VmHWM") - rss_before if rss else None)
+    return peak, (max(0, _status_bytes("VmHWM") - rss_before) if rss else None)
 
 
 def nbytes(arrays) -> int:
@@ -137,17 +138,17 @@ def trainer_state_bytes(trainer: Trainer) -> int:
     return nbytes(arrays) + nbytes(trainer.optimizer.state_arrays().values())
 
 
-def bench_rigl_ref(trainer: Trainer, repeats: int, rss: bool) -> dict:
+def bench_rigl_ref(trainer: Trainer, repeats: int, update_repeats: int, rss: bool) -> dict:
     """Medians of ordinary and mask-update iterations of the real loop, plus the memory measures."""
     sparse = trainer.method.updates
     stopwatch = Stopwatch(getattr(trainer.method, "update", None))
     if sparse:
         trainer.method.update = stopwatch  # instance attribute: the loop calls it as before, now timed
     iteration_s, update_s = [], []
-    for _ in range(2 * UPDATE_INTERVAL):  # warm-up: kernels, slots, one update of each kind
+    for _ in range(UPDATE_INTERVAL):  # warm-up: the kernels, one update (iteration 0), the optimizer slots
         trainer.train_iteration()
     stopwatch.seconds.clear()
-    while len(iteration_s) < repeats or (sparse and len(update_s) < repeats):
+    while len(iteration_s) < repeats or (sparse and len(update_s) < update_repeats):
         start = time.perf_counter()
         record = trainer.train_iteration()
         (update_s if record.get("mask_update") else iteration_s).append(time.perf_counter() - start)
@@ -231,7 +232,7 @@ class DenseMaskedMLP:
                 self.optimizer.set_slots(param, dict(zip(slots, result.slots)))
 
 
-def bench_dense_masked(trainer: Trainer, repeats: int, rss: bool) -> dict:
+def bench_dense_masked(trainer: Trainer, repeats: int, update_repeats: int, rss: bool) -> dict:
     """The baseline's medians and memory, on the batches of the trainer's first epoch."""
     net = DenseMaskedMLP(trainer)
     data, config = trainer.dataset, trainer.config
@@ -248,7 +249,6 @@ def bench_dense_masked(trainer: Trainer, repeats: int, rss: bool) -> dict:
     step()  # warm-up, creates the momentum slots
     result = {"iteration": (median_seconds(step, repeats), *peak_extra(step, rss))}
     if sparse:
-        update_repeats = max(2, repeats // 2)  # the dense sort of 16.7 M positions takes seconds
         result["update_iteration"] = (median_seconds(update, update_repeats), *peak_extra(update, rss))
     return result, net.state_bytes()
 
@@ -263,18 +263,20 @@ def median_seconds(fn, repeats: int) -> float:
 
 
 # ----------------------------------------------------------------------------------------- driver
-def bench_case(model: str, sparsity: float, dataset, repeats: int, seed: int, threads: int, rss: bool) -> list[dict]:
+def bench_case(model: str, sparsity: float, dataset, repeats: int, update_repeats: int, seed: int, threads: int,
+               rss: bool) -> list[dict]:
     trainer = Trainer(run_config(model, sparsity, seed, threads), dataset)
     nnz = int(sum(trainer.model.nnz().values()))
     dense_size = int(sum(spec.size for spec in trainer.model.specs))
     common = dict(model=model, sparsity=sparsity, nnz=nnz, dense_size=dense_size, batch=BATCH)
-    baseline, baseline_state = bench_dense_masked(trainer, repeats, rss)
-    ours = bench_rigl_ref(trainer, repeats, rss)
+    baseline, baseline_state = bench_dense_masked(trainer, repeats, update_repeats, rss)
+    ours = bench_rigl_ref(trainer, repeats, update_repeats, rss)
     ours_state = trainer_state_bytes(trainer)
     records = []
     for impl, measured, state in (("rigl_ref", ours, ours_state), ("dense_masked", baseline, baseline_state)):
         for op, (median_s, peak, peak_rss) in measured.items():
-            record = dict(common, impl=impl, op=op, median_s=median_s, state_bytes=state, repeats=repeats)
+            timed = update_repeats if op in ("update_iteration", "mask_update") else repeats
+            record = dict(common, impl=impl, op=op, median_s=median_s, state_bytes=state, repeats=timed)
             if peak is not None:
                 record.update(peak_extra_bytes=peak, peak_rss_extra_bytes=peak_rss)
             if impl == "rigl_ref" and op in baseline:
@@ -334,13 +336,17 @@ def parse_args(argv):
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), help="models to run (default: all)")
     parser.add_argument("--sparsities", nargs="+", type=float, help=f"sparsities (default {SPARSITIES})")
     parser.add_argument("--threads", type=int, default=1, help="BLAS and Numba threads (default 1)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed iterations per case (default 7, quick 3)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed ordinary iterations per case (default 7, quick 3)")
+    parser.add_argument("--update-repeats", type=int, default=None,
+                        help="timed mask-update iterations per case (default 3, quick 2)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
-    if args.repeats is not None and args.repeats < 1:
-        parser.error(f"--repeats must be >= 1, got {args.repeats}")
+    for name in ("repeats", "update_repeats"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     for s in args.sparsities or ():
         if not 0 <= s < 1:
             parser.error(f"--sparsities must lie in [0, 1), got {s}")
@@ -350,6 +356,7 @@ def parse_args(argv):
 def main(argv=None) -> list[dict]:
     args = parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 7)
+    update_repeats = args.update_repeats or (2 if args.quick else 3)
     plan = [(m, s) for m in (args.models or MODELS) for s in (args.sparsities or SPARSITIES)]
     if args.quick and not (args.models or args.sparsities):
         plan = QUICK_PLAN
@@ -361,7 +368,7 @@ def main(argv=None) -> list[dict]:
         environment = environment_record(args.threads)
         print(json.dumps(environment))
         for model, sparsity in plan:
-            records += bench_case(model, sparsity, dataset, repeats, args.seed, args.threads, rss)
+            records += bench_case(model, sparsity, dataset, repeats, update_repeats, args.seed, args.threads, rss)
     load_after = list(os.getloadavg())
     for r in records:
         r.update(numba_threads=environment["numba_threads"], blas_threads=[b["num_threads"] for b in environment["blas"]])

@@ -22,7 +22,7 @@ def bench_train():
 def records(bench_train, tmp_path_factory):
     path = tmp_path_factory.mktemp("bench") / "train.json"
     returned = bench_train.main(["--models", "lenet-300-100", "--sparsities", "0", "0.9", "--repeats", "1",
-                                 "--json", str(path)])
+                                 "--update-repeats", "1", "--json", str(path)])
     written = json.loads(path.read_text())
     assert written == json.loads(json.dumps(returned))
     return written
@@ -33,7 +33,7 @@ def test_records_have_the_documented_keys(records):
                 "numba_threads", "blas_threads"}
     for record in records:
         assert required <= set(record)
-        assert record["median_s"] > 0
+        assert record["median_s"] > 0 and record["repeats"] == 1
         assert record["numba_threads"] == 1 and all(n == 1 for n in record["blas_threads"])
         if record["op"] != "mask_update":
             assert {"peak_extra_bytes", "peak_rss_extra_bytes"} <= set(record)
@@ -71,6 +71,7 @@ def test_counts_and_state_bytes_follow_from_the_network(records):
 
 
 def test_bad_arguments_are_refused(bench_train):
-    for argv in (["--sparsities", "1.0"], ["--threads", "0"], ["--repeats", "0"], ["--models", "resnet"]):
+    for argv in (["--sparsities", "1.0"], ["--threads", "0"], ["--repeats", "0"], ["--update-repeats", "0"],
+                 ["--models", "resnet"]):
         with pytest.raises(SystemExit):
             bench_train.main(argv)
