@@ -8,8 +8,8 @@ once to ``XT`` ``(in, batch)`` (free when ``x`` is itself a transposed feature-m
 a previous sparse layer is) and the output is returned as the transposed view of ``YT`` ``(out, batch)``.
 The forward is ``csr_transposed_matmul``, or, given ``transposed`` (the
 ``transpose_pattern`` view of the same pattern, which a layer builds once per pattern), the faster
-``csr_matmul`` on that view with ``weight_data[order]``: the same array bit for bit (both add the entries of a
-column in increasing row). VJPs: ``dx = dy @ W^T`` (``csr_matmul``) and the weight gradient only at the active entries,
+``csr_matmul`` on that view with ``np.take(weight_data, order)``: the same array bit for bit (both add the
+entries of a column in increasing row). VJPs: ``dx = dy @ W^T`` (``csr_matmul``) and the weight gradient only at the active entries,
 ``d weight_data[p] = sum_b x[b, i] * dy[b, j]`` for entry ``p = (i, j)`` (``sddmm``; its batch sum is in
 the lane order of ``rigl_ref.kernels.lanes``, so it equals ``dense_weight_gradient`` at that position bit for bit).
 
@@ -74,7 +74,9 @@ def sparse_linear(x, weight_data, *, indptr, indices, shape, transposed=None) ->
     """``x @ W`` for the CSR weight ``W = (indptr, indices, weight_data)`` of shape ``(in, out)``.
 
     ``transposed``: optionally ``rigl_ref.kernels.transpose_pattern(indptr, indices, shape[1])``, built once
-    per pattern by the caller (``SparseLinear`` does); it makes the forward faster and changes no value."""
+    per pattern by the caller (``SparseLinear`` does); it makes the forward faster and changes no value. Only
+    its sizes are checked (``ValueError``); that it belongs to this very pattern is the caller's promise (an
+    O(nnz) comparison per call would cost what the view saves)."""
     return apply(
         SPARSE_LINEAR, x, weight_data, indptr=indptr, indices=indices, shape=tuple(shape), transposed=transposed
     )

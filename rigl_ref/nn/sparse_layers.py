@@ -88,7 +88,8 @@ class SparseLinear(_SparseLayer):
         ``sparse_linear``), rebuilt only when the pattern arrays change (a new ``CSRWeight``, e.g. after a
         drop/grow update: patterns are never edited in place); O(nnz) once per pattern."""
         w = self.weight
-        if self._transposed_of is None or self._transposed_of[0] is not w.indptr or self._transposed_of[1] is not w.indices:
+        cached = self._transposed_of
+        if cached is None or cached[0] is not w.indptr or cached[1] is not w.indices:
             self._transposed = transpose_pattern(w.indptr, w.indices, w.shape[1])
             self._transposed_of = (w.indptr, w.indices)
         return self._transposed
