@@ -16,11 +16,15 @@ from rigl_ref.kernels import csr, grow
 indptr = np.array([0, 2, 2, 3], np.int32); indices = np.array([0, 2, 1], np.int32)
 data = np.array([1.5, -2.0, 0.25], np.float32)
 XT = np.array([[1, 2], [3, -1], [0.5, 4]], np.float32); dYT = np.array([[1, 0], [-1, 2], [2, 2]], np.float32)
+long_ptr, long_idx, long_dYT = np.array([0, 10]), np.arange(10), np.cos(np.arange(700.0)).reshape(10, 70)
 out = {
   "fwd": csr.csr_transposed_matmul(indptr, indices, data, XT, 3).tolist(),
   "bwd": csr.csr_matmul(indptr, indices, data, dYT).tolist(),
   "sddmm": csr.sddmm(indptr, indices, XT, dYT).tolist(),
   "transpose": [a.tolist() for a in csr.transpose_pattern(indptr, indices, 3)],
+  # one row of 10 entries and batch 70: csr_matmul's group of eight, sddmm's four-positions-per-lane pass
+  "long_bwd": csr.csr_matmul(long_ptr, long_idx, np.linspace(-1, 1, 10), long_dYT).tolist(),
+  "long_sddmm": csr.sddmm(long_ptr, long_idx, np.sin(np.arange(70.0)).reshape(1, 70), long_dYT).tolist(),
   "dense": csr.dense_weight_gradient(XT, dYT, np.float32(1)).tolist(),
   "grow": [a.tolist() for a in grow.grow_topk(XT, dYT, indptr, indices, 4, np.float32(1), 2, 2)],
   "grow_exhaustive": [a.tolist() for a in grow.exhaustive_grow_topk(XT, dYT, indptr, indices, 4, np.float32(1), 2, 2)],
