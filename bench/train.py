@@ -10,10 +10,11 @@ runs the real training loop, ``rigl_ref.train.loop.Trainer`` (RigL, paper conven
 * ``mask_update``: the drop/grow/rebuild part of it alone (``method.update``);
 * ``state_bytes``: the model state, weights (CSR: ``indptr + indices + data``) + biases + optimizer slots,
   summed from the arrays' ``nbytes``;
-* ``peak_extra_bytes``: tracemalloc's peak over one iteration above the memory held before it (NumPy
-  buffers; arrays allocated inside Numba kernels are NOT traced), and ``peak_rss_extra_bytes``: the rise
-  of the resident set's high-water mark over the iteration (Linux ``/proc/self/clear_refs`` + ``VmHWM``;
-  catches every allocator, but memory the allocator reuses without touching new pages does not show).
+* ``peak_extra_bytes``: tracemalloc's peak over one iteration above the memory held before it. It sees the
+  NumPy buffers only: arrays allocated inside Numba kernels (the sparse products' outputs and input
+  gradients, the SDDMM weight gradient of nnz values, the grow kernel's buffers) are NOT traced, so for
+  ``rigl_ref`` it is a lower bound. (The resident set's high-water mark was tried and dropped: it rose by 0
+  over rigl_ref iterations that tracemalloc saw allocate tens of MiB, because the allocator reuses pages.)
 
 Baseline in the same run, ``impl = "dense_masked"``: the same network trained as TF1/rigl-torch simulate
 sparsity, written below with rigl_ref's own autograd and optimizer: dense float32 weights ``W`` and a float32
@@ -93,32 +94,14 @@ class Stopwatch:
         return result
 
 
-def rss_peak_supported() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return "VmHWM" in Path("/proc/self/status").read_text()
-    except OSError:
-        return False
-
-
-def _status_bytes(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(key)
-
-
-def peak_extra(fn, rss: bool) -> tuple[int, int | None]:
-    """``(tracemalloc peak above the start, rise of the RSS high-water mark or None)`` over one call."""
-    if rss:
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-        rss_before = _status_bytes("VmRSS")
+def peak_extra(fn) -> int:
+    """tracemalloc's peak over one call of ``fn`` above the traced memory at its start (NumPy buffers)."""
     tracemalloc.start()
     start = tracemalloc.get_traced_memory()[0]
     fn()
     peak = tracemalloc.get_traced_memory()[1] - start
     tracemalloc.stop()
-    return peak, (max(0, _status_bytes("VmHWM") - rss_before) if rss else None)
+    return peak
 
 
 def nbytes(arrays) -> int:
@@ -138,7 +121,7 @@ def trainer_state_bytes(trainer: Trainer) -> int:
     return nbytes(arrays) + nbytes(trainer.optimizer.state_arrays().values())
 
 
-def bench_rigl_ref(trainer: Trainer, repeats: int, update_repeats: int, rss: bool) -> dict:
+def bench_rigl_ref(trainer: Trainer, repeats: int, update_repeats: int) -> dict:
     """Medians of ordinary and mask-update iterations of the real loop, plus the memory measures."""
     sparse = trainer.method.updates
     stopwatch = Stopwatch(getattr(trainer.method, "update", None))
@@ -155,12 +138,12 @@ def bench_rigl_ref(trainer: Trainer, repeats: int, update_repeats: int, rss: boo
     peaks = {}
     while len(peaks) < 1 + sparse:
         updates_before = len(stopwatch.seconds)
-        peak = peak_extra(trainer.train_iteration, rss)
+        peak = peak_extra(trainer.train_iteration)
         peaks["update_iteration" if len(stopwatch.seconds) > updates_before else "iteration"] = peak
-    result = {"iteration": (float(np.median(iteration_s)), *peaks["iteration"])}
+    result = {"iteration": (float(np.median(iteration_s)), peaks["iteration"])}
     if sparse:
-        result["update_iteration"] = (float(np.median(update_s)), *peaks["update_iteration"])
-        result["mask_update"] = (float(np.median(stopwatch.seconds)), None, None)
+        result["update_iteration"] = (float(np.median(update_s)), peaks["update_iteration"])
+        result["mask_update"] = (float(np.median(stopwatch.seconds)), None)
     return result
 
 
@@ -232,7 +215,7 @@ class DenseMaskedMLP:
                 self.optimizer.set_slots(param, dict(zip(slots, result.slots)))
 
 
-def bench_dense_masked(trainer: Trainer, repeats: int, update_repeats: int, rss: bool) -> dict:
+def bench_dense_masked(trainer: Trainer, repeats: int, update_repeats: int) -> dict:
     """The baseline's medians and memory, on the batches of the trainer's first epoch."""
     net = DenseMaskedMLP(trainer)
     data, config = trainer.dataset, trainer.config
@@ -247,9 +230,9 @@ def bench_dense_masked(trainer: Trainer, repeats: int, update_repeats: int, rss:
 
     sparse = trainer.method.updates
     step()  # warm-up, creates the momentum slots
-    result = {"iteration": (median_seconds(step, repeats), *peak_extra(step, rss))}
+    result = {"iteration": (median_seconds(step, repeats), peak_extra(step))}
     if sparse:
-        result["update_iteration"] = (median_seconds(update, update_repeats), *peak_extra(update, rss))
+        result["update_iteration"] = (median_seconds(update, update_repeats), peak_extra(update))
     return result, net.state_bytes()
 
 
@@ -263,22 +246,21 @@ def median_seconds(fn, repeats: int) -> float:
 
 
 # ----------------------------------------------------------------------------------------- driver
-def bench_case(model: str, sparsity: float, dataset, repeats: int, update_repeats: int, seed: int, threads: int,
-               rss: bool) -> list[dict]:
+def bench_case(model: str, sparsity: float, dataset, repeats: int, update_repeats: int, seed: int, threads: int) -> list[dict]:
     trainer = Trainer(run_config(model, sparsity, seed, threads), dataset)
     nnz = int(sum(trainer.model.nnz().values()))
     dense_size = int(sum(spec.size for spec in trainer.model.specs))
     common = dict(model=model, sparsity=sparsity, nnz=nnz, dense_size=dense_size, batch=BATCH)
-    baseline, baseline_state = bench_dense_masked(trainer, repeats, update_repeats, rss)
-    ours = bench_rigl_ref(trainer, repeats, update_repeats, rss)
+    baseline, baseline_state = bench_dense_masked(trainer, repeats, update_repeats)
+    ours = bench_rigl_ref(trainer, repeats, update_repeats)
     ours_state = trainer_state_bytes(trainer)
     records = []
     for impl, measured, state in (("rigl_ref", ours, ours_state), ("dense_masked", baseline, baseline_state)):
-        for op, (median_s, peak, peak_rss) in measured.items():
+        for op, (median_s, peak) in measured.items():
             timed = update_repeats if op in ("update_iteration", "mask_update") else repeats
             record = dict(common, impl=impl, op=op, median_s=median_s, state_bytes=state, repeats=timed)
             if peak is not None:
-                record.update(peak_extra_bytes=peak, peak_rss_extra_bytes=peak_rss)
+                record["peak_extra_bytes"] = peak
             if impl == "rigl_ref" and op in baseline:
                 record.update(time_ratio_to_dense_masked=median_s / baseline[op][0],
                               state_ratio_to_dense_masked=state / baseline_state)
@@ -290,32 +272,37 @@ def mib(n) -> str:
     return "-" if n is None else f"{n / 2**20:.1f}"
 
 
+def amortised_seconds(iteration_s: float, update_s: float, interval: int = 100) -> float:
+    """Mean time per iteration when one in ``interval`` iterations is a mask update (the paper's ΔT = 100)."""
+    return ((interval - 1) * iteration_s + update_s) / interval
+
+
 def print_table(records) -> None:
+    """One row per model and sparsity: ``rigl_ref / dense_masked`` times (ms), their ratio, memory (MiB)."""
     by_key = {(r["model"], r["sparsity"], r["impl"], r["op"]): r for r in records}
     print(f"{'model':>14} {'sparsity':>8} {'nnz':>10} {'iter ms ours/masked':>21} {'ratio':>6} "
-          f"{'update-iter ms ours/masked':>27} {'ratio':>6} {'mask upd ms':>11} {'state MiB ours/masked':>22} "
-          f"{'peak+ MiB (tracemalloc) ours/masked':>36} {'peak+ MiB (RSS) ours/masked':>28}")
+          f"{'update-iter ms ours/masked':>27} {'ratio':>6} {'mask upd ms':>11} {'dT=100 ratio':>12} "
+          f"{'state MiB ours/masked':>22} {'peak+ MiB (tracemalloc) ours/masked':>36}")
     for model, sparsity, impl, op in by_key:
         if impl != "rigl_ref" or op != "iteration":
             continue
-        row = {(i, o): by_key.get((model, sparsity, i, o), {}) for i in ("rigl_ref", "dense_masked")
-               for o in ("iteration", "update_iteration", "mask_update")}
-        ours, masked = row["rigl_ref", "iteration"], row["dense_masked", "iteration"]
-
-        def pair(o, key="median_s", scale=1e3):
-            a, b = row["rigl_ref", o].get(key), row["dense_masked", o].get(key)
-            if a is None:
-                return "-", "-"
-            return f"{a * scale:.3g} / {b * scale:.3g}", f"{a / b:.2f}x"
-
-        it, it_ratio = pair("iteration")
-        up, up_ratio = pair("update_iteration")
-        mask_ms = row["rigl_ref", "mask_update"].get("median_s")
-        print(f"{model:>14} {sparsity:>8.2f} {ours['nnz']:>10} {it:>21} {it_ratio:>6} {up:>27} {up_ratio:>6} "
-              f"{'-' if mask_ms is None else f'{mask_ms * 1e3:.3g}':>11} "
-              f"{mib(ours['state_bytes']) + ' / ' + mib(masked['state_bytes']):>22} "
-              f"{mib(ours.get('peak_extra_bytes')) + ' / ' + mib(masked.get('peak_extra_bytes')):>36} "
-              f"{mib(ours.get('peak_rss_extra_bytes')) + ' / ' + mib(masked.get('peak_rss_extra_bytes')):>28}")
+        ours, masked = (by_key[model, sparsity, i, "iteration"] for i in ("rigl_ref", "dense_masked"))
+        columns = [f"{ours['median_s'] * 1e3:.3g} / {masked['median_s'] * 1e3:.3g}",
+                   f"{ours['median_s'] / masked['median_s']:.2f}x"]
+        if (model, sparsity, "rigl_ref", "update_iteration") in by_key:
+            ours_up, masked_up = (by_key[model, sparsity, i, "update_iteration"] for i in ("rigl_ref", "dense_masked"))
+            amortised = (amortised_seconds(ours["median_s"], ours_up["median_s"])
+                         / amortised_seconds(masked["median_s"], masked_up["median_s"]))
+            columns += [f"{ours_up['median_s'] * 1e3:.3g} / {masked_up['median_s'] * 1e3:.3g}",
+                        f"{ours_up['median_s'] / masked_up['median_s']:.2f}x",
+                        f"{by_key[model, sparsity, 'rigl_ref', 'mask_update']['median_s'] * 1e3:.3g}",
+                        f"{amortised:.2f}x"]
+        else:
+            columns += ["-"] * 4
+        columns += [f"{mib(ours['state_bytes'])} / {mib(masked['state_bytes'])}",
+                    f"{mib(ours['peak_extra_bytes'])} / {mib(masked['peak_extra_bytes'])}"]
+        widths = (21, 6, 27, 6, 11, 12, 22, 36)
+        print(f"{model:>14} {sparsity:>8.2f} {ours['nnz']:>10} " + " ".join(f"{c:>{w}}" for c, w in zip(columns, widths)))
 
 
 def environment_record(threads: int) -> dict:
@@ -361,14 +348,13 @@ def main(argv=None) -> list[dict]:
     if args.quick and not (args.models or args.sparsities):
         plan = QUICK_PLAN
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    rss = rss_peak_supported()
     dataset = load_dataset("mnist-subset")
     records = []
     with threadpool_limits(limits=args.threads):
         environment = environment_record(args.threads)
         print(json.dumps(environment))
         for model, sparsity in plan:
-            records += bench_case(model, sparsity, dataset, repeats, update_repeats, args.seed, args.threads, rss)
+            records += bench_case(model, sparsity, dataset, repeats, update_repeats, args.seed, args.threads)
     load_after = list(os.getloadavg())
     for r in records:
         r.update(numba_threads=environment["numba_threads"], blas_threads=[b["num_threads"] for b in environment["blas"]])
