@@ -148,21 +148,34 @@ def csr_drop_grow(
 def _kept_set(weight: CSRWeight, old_flat: np.ndarray, n_keep: int, ranking: str):
     """(kept old entries as a bool mask over entries, sorted inactive positions that are kept too)."""
     score = np.abs(weight.data)
-    order = np.lexsort((old_flat, -score))  # higher |w| first, then lower flat index
-    kept = np.zeros(weight.nnz, dtype=bool)
     if ranking == "all_positions":
-        positive = int(np.count_nonzero(score > 0))
-        if n_keep > positive:  # the remaining places go to zero-score positions, lowest flat index first
-            kept[order[:positive]] = True
-            zero_score = _lowest_outside(old_flat[order[:positive]], n_keep - positive, weight.size)
-            active = np.isin(zero_score, old_flat)
+        positive = score > 0
+        n_positive = int(np.count_nonzero(positive))
+        if n_keep > n_positive:  # the remaining places go to zero-score positions, lowest flat index first
+            zero_score = _lowest_outside(old_flat[positive], n_keep - n_positive, weight.size)
+            active = np.isin(zero_score, old_flat, assume_unique=True)
+            kept = positive
             kept[np.searchsorted(old_flat, zero_score[active])] = True
             return kept, zero_score[~active]
-    kept[order[: min(n_keep, weight.nnz)]] = True
+    kept = _highest(score, min(n_keep, weight.nnz))
     inactive = np.zeros(0, dtype=np.int64)
     if n_keep > weight.nnz:  # jaxpruner: an (almost) empty layer keeps inactive positions, lowest index first
         inactive = _lowest_outside(old_flat, n_keep - weight.nnz, weight.size)
     return kept, inactive
+
+
+def _highest(score: np.ndarray, n: int) -> np.ndarray:
+    """Bool mask of the ``n`` highest scores, ties to the lower entry. Entries are in row-major flat order,
+    so this is the rank rule (higher score, then lower flat index) in O(nnz): a partition finds the n-th
+    highest score, everything above it is kept, and the lowest-index entries at it fill the rest."""
+    kept = np.zeros(score.size, dtype=bool)
+    if n <= 0:
+        return kept
+    threshold = np.partition(score, score.size - n)[score.size - n]
+    kept = score > threshold
+    at_threshold = np.flatnonzero(score == threshold)
+    kept[at_threshold[: n - int(np.count_nonzero(kept))]] = True
+    return kept
 
 
 def _lowest_outside(taken: np.ndarray, count: int, size: int) -> np.ndarray:
