@@ -21,22 +21,20 @@ it allocates inside Numba (``grow_extra_bytes``); ``output_bytes`` is the part i
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
 import sys
-import time
 import tracemalloc
 from pathlib import Path
 
 import numba
 import numpy as np
-import scipy
-import scipy.sparse
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 if __package__ is None:  # run as a script from a checkout: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib.py, shared by the bench scripts
+
+from benchlib import environment_record, median_seconds  # noqa: E402
 
 from rigl_ref.kernels import csr_matmul, csr_transposed_matmul, grow_topk, sddmm, transpose_pattern
 from rigl_ref.sparse import CSRWeight
@@ -48,15 +46,6 @@ BATCH = 256
 GROW_FRACTION = 0.3  # k = drop fraction * nnz, the paper's alpha
 BLOCK_ROWS, BLOCK_COLS = GROW_BLOCK
 
-
-def median_seconds(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def random_weight(rows, cols, sparsity, rng):
@@ -167,13 +156,7 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
     records = []
     with threadpool_limits(limits=args.threads):
-        environment = dict(
-            date=datetime.datetime.now().isoformat(timespec="seconds"), machine=platform.machine(),
-            processor=platform.processor(), python=platform.python_version(), numpy=np.__version__,
-            scipy=scipy.__version__, numba=numba.__version__, numba_threads=numba.get_num_threads(),
-            blas=[{k: v for k, v in info.items() if k in ("internal_api", "version", "architecture", "num_threads")}
-                  for info in threadpool_info()],
-        )
+        environment = environment_record()
         print(json.dumps(environment))
         for rows, cols, sparsity in plan:
             records += bench_layer(rows, cols, sparsity, repeats, rng)

@@ -34,10 +34,8 @@ kernels come from the on-disk cache or compile there). Every ``UPDATE_INTERVAL``
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 import time
 import tracemalloc
@@ -45,11 +43,13 @@ from pathlib import Path
 
 import numba
 import numpy as np
-import scipy
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 if __package__ is None:  # run as a script from a checkout: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib.py, shared by the bench scripts
+
+from benchlib import environment_record, median_seconds  # noqa: E402
 
 from rigl_ref import drop_grow
 from rigl_ref.autograd import Tensor, relu, softmax_cross_entropy
@@ -230,19 +230,11 @@ def bench_dense_masked(trainer: Trainer, repeats: int, update_repeats: int) -> d
 
     sparse = trainer.method.updates
     step()  # warm-up, creates the momentum slots
-    result = {"iteration": (median_seconds(step, repeats), peak_extra(step))}
+    result = {"iteration": (median_seconds(step, repeats, warmup=False), peak_extra(step))}
     if sparse:
-        result["update_iteration"] = (median_seconds(update, update_repeats), peak_extra(update))
+        result["update_iteration"] = (median_seconds(update, update_repeats, warmup=False), peak_extra(update))
     return result, net.state_bytes()
 
-
-def median_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 # ----------------------------------------------------------------------------------------- driver
@@ -305,17 +297,6 @@ def print_table(records) -> None:
         print(f"{model:>14} {sparsity:>8.2f} {ours['nnz']:>10} " + " ".join(f"{c:>{w}}" for c, w in zip(columns, widths)))
 
 
-def environment_record(threads: int) -> dict:
-    return dict(
-        date=datetime.datetime.now().isoformat(timespec="seconds"), machine=platform.machine(),
-        processor=platform.processor(), python=platform.python_version(), numpy=np.__version__,
-        scipy=scipy.__version__, numba=numba.__version__, numba_threads=numba.get_num_threads(),
-        blas=[{k: v for k, v in info.items() if k in ("internal_api", "version", "architecture", "num_threads")}
-              for info in threadpool_info()],
-        load_average=list(os.getloadavg()),
-    )
-
-
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="write the records as a JSON list to this file")
@@ -351,7 +332,7 @@ def main(argv=None) -> list[dict]:
     dataset = load_dataset("mnist-subset")
     records = []
     with threadpool_limits(limits=args.threads):
-        environment = environment_record(args.threads)
+        environment = environment_record()
         print(json.dumps(environment))
         for model, sparsity in plan:
             records += bench_case(model, sparsity, dataset, repeats, update_repeats, args.seed, args.threads)
