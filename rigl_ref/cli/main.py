@@ -26,12 +26,18 @@ class UserError(Exception):
     """A problem with the user's input: printed as one line, exit code 2."""
 
 
+def one_line(text: str) -> str:
+    """``text`` as one printable line: line breaks, tabs and other control characters (which a user's
+    argument may hold, e.g. a stray ``\\r``) are shown as escapes such as ``\\r`` and ``\\x85``."""
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     """An argparse parser whose usage errors (``--epochs x``, a missing argument) are one line, exit 2,
     instead of the full usage block; ``--help`` still prints it. Sub-parsers inherit this class."""
 
     def error(self, message):
-        print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        print(one_line(f"{self.prog}: error: {message} (see '{self.prog} --help')"), file=sys.stderr)
         sys.exit(2)
 
 
@@ -97,7 +103,7 @@ def main(argv=None) -> int:
             line = os_error_line(error)
         else:
             line = str(error)
-        print(f"rigl-ref {args.command}: error: {' '.join(line.split())}", file=sys.stderr)
+        print(one_line(f"rigl-ref {args.command}: error: {line}"), file=sys.stderr)
         return 2
 
 
