@@ -34,21 +34,28 @@ from train.train_helpers import tiny_config
 # gives hundreds per subcommand).
 FEW = settings(max_examples=max(10, settings.default.max_examples // 2))
 
-WORK = Path(tempfile.mkdtemp(prefix="rigl-ref-fuzz-"))
+WORK = Path(tempfile.gettempdir()) / f"rigl-ref-fuzz-{os.getpid()}"  # made and removed by `work_files`
 FILE = WORK / "a-file"
-FILE.write_text("not a directory\n")
 EMPTY_DIR = WORK / "empty"
-EMPTY_DIR.mkdir()
 UNDER_FILE = str(FILE / "sub")
 MISSING = str(WORK / "missing")
 TINY_CONFIG = WORK / "tiny.toml"
-save_config(tiny_config(epochs=1), TINY_CONFIG)
 BAD_CONFIG = WORK / "bad.toml"
-BAD_CONFIG.write_text("epochs = [\n")
 BAD_SUITE = WORK / "bad-suite"
-BAD_SUITE.mkdir()
-(BAD_SUITE / "manifest.json").write_text('{"suite": "tf1_cosine"}')
 FINISHED = WORK / "finished-run"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def work_files():
+    """The files and directories the pools name (module scope: hypothesis reruns the test body)."""
+    EMPTY_DIR.mkdir(parents=True)
+    FILE.write_text("not a directory\n")
+    save_config(tiny_config(epochs=1), TINY_CONFIG)
+    BAD_CONFIG.write_text("epochs = [\n")
+    BAD_SUITE.mkdir()
+    (BAD_SUITE / "manifest.json").write_text('{"suite": "tf1_cosine"}')
+    yield
+    shutil.rmtree(WORK, ignore_errors=True)
 
 
 def _finished_run() -> str:
@@ -192,7 +199,3 @@ def test_top_level_junk(argv):
 
 def test_every_subcommand_is_fuzzed():
     assert {command[0] for command in LEAVES} == set(SUBCOMMANDS)
-
-
-def teardown_module():
-    shutil.rmtree(WORK, ignore_errors=True)

@@ -107,12 +107,16 @@ def resume_run(run_dir, *, allow_config_change: bool = False, progress: bool = T
         trainer.load_state(arrays, meta)
         elapsed = float(meta.get("elapsed", 0.0))
     except (KeyError, TypeError, IndexError, ValueError) as error:
+        if changes:
+            raise ValueError(f"the checkpoint in {str(run_dir)!r} does not fit the edited configuration "
+                             f"({_describe(changes)}): {error}") from None
         raise ValueError(f"corrupt checkpoint in {str(run_dir)!r}: {error}") from None
     truncate_metrics(run_dir / "metrics.jsonl", trainer.iteration)
     print(f"# rigl-ref train: resuming {run_dir} at iteration {trainer.iteration} (step {trainer.step})", file=out)
     if changes is not None:
         with MetricsLog(run_dir / "metrics.jsonl") as log:
-            log.write({"iteration": trainer.iteration, "step": trainer.step, "config_change": changes})
+            log.write({"iteration": trainer.iteration, "step": trainer.step,
+                       "epoch": round(trainer.iteration / trainer.per_epoch, 6), "config_change": changes})
         print(f"# configuration changed since the checkpoint (--allow-config-change): {_describe(changes)}", file=out)
     return _drive(trainer, run_dir, progress=progress, out=out, elapsed=elapsed)
 

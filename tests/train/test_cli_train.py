@@ -178,6 +178,9 @@ def test_resume_refuses_an_edited_config_unless_allowed(tmp_path, capsys):
     (change,) = [r for r in records if "config_change" in r]
     assert change["config_change"] == {"epochs": [1, 2]} and change["iteration"] == meta["iteration"]
     assert records[-1]["epoch"] == 2 and load_checkpoint(out)[1]["config"]["epochs"] == 2
+    save_config(tiny_config(epochs=2, hidden=[7]), out / "config.toml")  # a change the arrays cannot follow
+    err = _error(capsys, "train", "--resume", str(out), "--allow-config-change", "--no-progress")
+    assert "does not fit the edited configuration (hidden [16] -> [7])" in err
 
 
 def test_damaged_checkpoint_meta_is_one_line(tmp_path, capsys):
