@@ -2,7 +2,8 @@
 
 Hypothesis profiles: ``ci`` (selected when the ``CI`` environment variable is set, as ``.ci/run`` does)
 is derandomized so CI is reproducible, and keeps example counts small enough for a 2-core machine;
-``dev`` is the default for local runs; ``thorough`` is for a long soak (``HYPOTHESIS_PROFILE=thorough``).
+``dev`` is the default for local runs; ``thorough`` (``HYPOTHESIS_PROFILE=thorough``) is the nightly-strength
+soak: 2000 examples per property, 20x CI, so point it at the files you changed (README, "Development").
 ``deadline=None`` everywhere because the first call of a Numba kernel includes its compilation.
 """
 
