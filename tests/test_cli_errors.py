@@ -173,7 +173,7 @@ def test_force_replaces_all_files_or_none(finished_run, capsys, refuse_writes):
     refuse_writes(out / "summary.json")  # one file cannot be moved: the others must stay too
     err = _error(capsys, "train", "--config", config, "--out", out, "--force", "--no-progress")
     assert "summary.json" in err
-    assert _snapshot(out) == before
+    assert _snapshot(out) == before and not list(out.glob(".replaced-*"))
 
 
 def test_memory_error_is_one_line_naming_the_flag(tmp_path, capsys, monkeypatch):
@@ -189,6 +189,27 @@ def test_memory_error_is_one_line_naming_the_flag(tmp_path, capsys, monkeypatch)
     assert "out of memory" in err and "--hidden 1000000000" in err
     err = _error(capsys, "train", "--out", out, "--no-progress")
     assert "out of memory" in err and "--model" in err and "--batch-size" in err
+    assert not out.exists()
+
+
+def test_a_real_oversized_network_is_one_line(tmp_path):
+    """No mock: a billion-wide hidden layer, in a subprocess whose address space is capped at 8 GB so the
+    first large allocation fails on any machine (an up-front estimate may refuse it earlier: also fine)."""
+    import resource
+    import sys
+
+    def cap_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
+
+    out = tmp_path / "big"
+    done = subprocess.run(
+        [sys.executable, "-m", "rigl_ref", "train", "--model", "mlp", "--hidden", "1000000000", "--dataset",
+         "synthetic", "--epochs", "1", "--out", str(out), "--no-progress"],
+        capture_output=True, text=True, preexec_fn=cap_memory, timeout=120,
+        cwd=Path(__file__).resolve().parents[1], env=dict(os.environ, NUMBA_NUM_THREADS="1"))
+    err = done.stderr.strip()
+    assert done.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "--hidden" in err or "hidden" in err, err
     assert not out.exists()
 
 
