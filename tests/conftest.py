@@ -2,7 +2,8 @@
 
 Hypothesis profiles: ``ci`` (selected when the ``CI`` environment variable is set, as ``.ci/run`` does)
 is derandomized so CI is reproducible, and keeps example counts small enough for a 2-core machine;
-``dev`` is the default for local runs; ``thorough`` is for a long soak (``HYPOTHESIS_PROFILE=thorough``).
+``dev`` is the default for local runs; ``thorough`` (``HYPOTHESIS_PROFILE=thorough``) is the nightly-strength
+soak: 2000 examples per property, 20x CI, so point it at the files you changed (README, "Development").
 ``deadline=None`` everywhere because the first call of a Numba kernel includes its compilation.
 """
 
@@ -14,5 +15,5 @@ _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, Healt
 
 settings.register_profile("ci", max_examples=100, derandomize=True, print_blob=True, **_COMMON)
 settings.register_profile("dev", max_examples=60, **_COMMON)
-settings.register_profile("thorough", max_examples=1000, **_COMMON)
+settings.register_profile("thorough", max_examples=2000, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))

@@ -25,6 +25,7 @@ RANK = {
     "conformance": 5,
     "train": 5,
     "cli": 6,
+    "__main__": 7,
 }
 
 

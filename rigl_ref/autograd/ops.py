@@ -15,22 +15,27 @@ from rigl_ref.validate import as_generator
 
 
 def add(x, y) -> Tensor:
+    """``x + y`` with NumPy broadcasting."""
     return apply("add", x, y)
 
 
 def sub(x, y) -> Tensor:
+    """``x - y`` with NumPy broadcasting."""
     return apply("sub", x, y)
 
 
 def mul(x, y) -> Tensor:
+    """``x * y`` (elementwise) with NumPy broadcasting."""
     return apply("mul", x, y)
 
 
 def div(x, y) -> Tensor:
+    """``x / y`` (elementwise) with NumPy broadcasting."""
     return apply("div", x, y)
 
 
 def neg(x) -> Tensor:
+    """``-x``."""
     return apply("neg", x)
 
 
@@ -40,18 +45,22 @@ def matmul(a, b) -> Tensor:
 
 
 def sum(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001 (NumPy's name)
+    """Sum over ``axis`` (all axes if None), as ``numpy.sum``."""
     return apply("sum", x, axis=axis, keepdims=keepdims)
 
 
 def mean(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Mean over ``axis`` (all axes if None), as ``numpy.mean``."""
     return apply("mean", x, axis=axis, keepdims=keepdims)
 
 
 def reshape(x, shape) -> Tensor:
+    """``x`` with a new ``shape`` (same number of entries)."""
     return apply("reshape", x, shape=tuple(shape))
 
 
 def transpose(x, axes=None) -> Tensor:
+    """``x`` with its axes permuted (reversed if ``axes`` is None), as ``numpy.transpose``."""
     return apply("transpose", x, axes=None if axes is None else tuple(axes))
 
 
@@ -61,10 +70,12 @@ def relu(x) -> Tensor:
 
 
 def exp(x) -> Tensor:
+    """``e ** x`` elementwise."""
     return apply("exp", x)
 
 
 def log(x) -> Tensor:
+    """Natural logarithm elementwise."""
     return apply("log", x)
 
 

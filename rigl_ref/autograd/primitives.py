@@ -74,6 +74,7 @@ class Primitive:
         return len(self.vjp)
 
 
+#: Every registered primitive by name (filled from ``TABLE`` and by :func:`register_primitive`).
 PRIMITIVES: dict[str, Primitive] = {}
 
 
@@ -257,6 +258,7 @@ def _softmax_cross_entropy_vjp(g, out, logits, labels):
 
 
 # ----- THE TABLE: name, forward, VJP per tensor input -----
+#: The built-in primitives: name, forward function and one VJP per tensor input.
 TABLE: tuple[Primitive, ...] = (
     Primitive("add", _broadcasting("add", np.add),
               (lambda g, out, x, y: unbroadcast(g, x.shape), lambda g, out, x, y: unbroadcast(g, y.shape))),

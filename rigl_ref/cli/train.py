@@ -2,8 +2,9 @@
 
 Configuration precedence: the defaults of :class:`rigl_ref.train.config.RunConfig`, then ``--config
 FILE.toml``, then ``--set KEY=VALUE`` pairs, then the named flags. ``--resume DIR`` continues the run in
-DIR from its last checkpoint with DIR's own ``config.toml`` (no configuration flags allowed with it).
-An existing run directory is never overwritten unless ``--force`` is given.
+DIR from its last checkpoint with DIR's own ``config.toml`` (no configuration flags allowed with it); it
+refuses a ``config.toml`` edited since the checkpoint (naming the changed fields) unless
+``--allow-config-change`` is given. An existing run directory is never overwritten unless ``--force`` is given.
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint")
     parser.add_argument("--out", "-o", metavar="DIR", help="output directory (default runs/<method>-<model>-...)")
     parser.add_argument("--force", action="store_true", help="overwrite the results of an existing run in --out")
+    parser.add_argument("--allow-config-change", action="store_true",
+                        help="with --resume: continue even though config.toml differs from the checkpoint's "
+                        "configuration (the change is recorded in metrics.jsonl)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="set any configuration key (TOML value), e.g. --set grow_batches=2")
     parser.add_argument("--hidden", metavar="W1,W2", help="hidden widths for --model mlp")
@@ -98,6 +102,13 @@ def effective_config(args) -> RunConfig:
     return config_from_dict(flags, base=config, source="command-line flags")
 
 
+def memory_hint(args) -> str:
+    """What to shrink when a run does not fit in memory (``rigl_ref.cli.main`` prints it)."""
+    if args.hidden is not None:
+        return f"the hidden widths --hidden {args.hidden} are too large for this machine; choose smaller ones"
+    return "the network is too large for this machine; choose a smaller --model or --hidden, or a smaller --batch-size"
+
+
 def run(args) -> int:
     from rigl_ref.train.run import default_run_dir, resume_run, start_run
 
@@ -108,8 +119,11 @@ def run(args) -> int:
             raise ValueError(
                 f"--resume continues a run with its own config.toml; drop {', '.join('--' + g for g in given) or '--set'}"
             )
-        summary = resume_run(args.resume, progress=progress, out=sys.stdout)
+        summary = resume_run(args.resume, progress=progress, out=sys.stdout,
+                             allow_config_change=args.allow_config_change)
     else:
+        if args.allow_config_change:
+            raise ValueError("--allow-config-change applies to --resume DIR only")
         config = effective_config(args)
         run_dir = args.out or default_run_dir(config)
         summary = start_run(config, run_dir, force=args.force, progress=progress, out=sys.stdout)

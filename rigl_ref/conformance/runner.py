@@ -67,10 +67,29 @@ def find_suites(paths) -> list[Path]:
     return folders
 
 
+def read_manifest(path: Path) -> dict:
+    """The parsed ``manifest.json``; ``ValueError`` naming the file and the missing or malformed key."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path} must hold a JSON object with the keys 'suite' and 'cases'")
+    for key, kind in (("suite", str), ("cases", list)):
+        if key not in manifest:
+            raise ValueError(f"{path} lacks the key {key!r}")
+        if not isinstance(manifest[key], kind):
+            raise ValueError(f"{path}: {key!r} must be a {'string' if kind is str else 'list'}")
+    for index, case in enumerate(manifest["cases"]):
+        if not isinstance(case, dict) or "id" not in case:
+            raise ValueError(f"{path}: cases[{index}] must be an object with an 'id'")
+    return manifest
+
+
 def run_suite(folder) -> SuiteReport:
     """Run every case of the suite in ``folder`` through its handler."""
     folder = Path(folder)
-    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest = read_manifest(folder / "manifest.json")
     try:
         run_case = get_handler(manifest["suite"])
     except (ValueError, ImportError) as error:  # unknown suite or missing handler: every case fails

@@ -53,6 +53,7 @@ class IdxDatasetSpec:
         return len(self.class_names)
 
 
+#: MNIST (LeCun, Cortes, Burges): the four IDX files' digests, sizes, licence and mirrors.
 MNIST = IdxDatasetSpec(
     name="mnist",
     description="MNIST handwritten digits (LeCun, Cortes, Burges), 60 000 train / 10 000 test",
@@ -75,6 +76,7 @@ MNIST = IdxDatasetSpec(
     url_env="RIGL_REF_MNIST_URL",
 )
 
+#: Fashion-MNIST (Xiao, Rasul, Vollgraf; Zalando): digests, sizes, class names, licence and mirrors.
 FASHION_MNIST = IdxDatasetSpec(
     name="fashion-mnist",
     description="Fashion-MNIST article images (Xiao, Rasul, Vollgraf; Zalando), 60 000 train / 10 000 test",
@@ -100,6 +102,7 @@ FASHION_MNIST = IdxDatasetSpec(
     url_env="RIGL_REF_FASHION_MNIST_URL",
 )
 
+#: The MNIST subset embedded in the package (first 10 000 train / 2 000 test images).
 MNIST_SUBSET = IdxDatasetSpec(
     name="mnist-subset",
     description="real MNIST digits shipped with rigl_ref: the first 10 000 train / first 2 000 test images",

@@ -25,7 +25,9 @@ from rigl_ref.data.locate import file_in, find_files, search_dirs
 from rigl_ref.data.synthetic import synthetic
 from rigl_ref.validate import check_choice
 
+#: The data set used when none is named: the embedded MNIST subset.
 DEFAULT_DATASET = MNIST_SUBSET.name
+#: Every name ``load_dataset`` accepts.
 DATASET_NAMES = (MNIST_SUBSET.name, *IDX_DATASETS, "synthetic")
 
 #: Directory of the embedded MNIST subset (gz IDX files and PROVENANCE.md).

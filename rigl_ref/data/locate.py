@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rigl_ref.data.catalog import FILE_NAMES
 
+#: Environment variable naming the directory searched first for the full IDX data sets.
 DATA_DIR_ENV = "RIGL_REF_DATA_DIR"
 
 

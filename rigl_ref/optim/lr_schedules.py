@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from rigl_ref.validate import check_choice, check_positive_int
 
+#: The schedule names ``make_lr_schedule`` accepts.
 LR_SCHEDULES = ("constant", "step", "cosine")
 
 
@@ -37,6 +38,8 @@ def _check_step(step) -> int:
 
 @dataclass(frozen=True)
 class Constant:
+    """The same learning rate ``lr`` at every step."""
+
     lr: float
 
     def __post_init__(self):

@@ -266,6 +266,7 @@ _TF1 = Conventions(
     cosine_schedule="cosine_tf1_constant_folded",
 )
 
+#: The named conventions of each implementation (``paper``, ``tf1``, ``tf2``, ``rigl_torch``, ``jaxpruner``).
 PRESETS: dict[str, Conventions] = {
     "paper": Conventions(name="paper"),
     "tf1": _TF1,

@@ -8,7 +8,8 @@ Layout inside a run directory::
 
 Writing is atomic in two stages: the ``.npz`` is written under a new name (temp file + rename), then the
 JSON record naming it and its SHA-256 replaces the old record (temp file + rename). The JSON rename is
-the commit point: a run killed at any instant leaves the previous checkpoint or the new one intact. Older
+the commit point: a run killed at any instant leaves the previous checkpoint or the new one intact.
+``meta`` carries the run's counters and, from ``rigl_ref.train.run``, its configuration and fingerprint. Older
 ``.npz`` files are removed only after the commit. Loading checks the record, the checksum and the
 array names, and reports a damaged checkpoint as a ``ValueError`` naming the file.
 """
@@ -64,6 +65,8 @@ def load_checkpoint(run_dir) -> tuple[dict[str, np.ndarray], dict]:
         arrays_name, digest, meta = record["arrays"], record["sha256"], record["meta"]
         if record["format"] != FORMAT:
             raise ValueError(f"unsupported format {record['format']!r}")
+        if not (isinstance(arrays_name, str) and isinstance(digest, str) and isinstance(meta, dict)):
+            raise ValueError("'arrays' and 'sha256' must be strings and 'meta' an object")
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
         raise ValueError(f"corrupt checkpoint record {str(record_path)!r}: {error}") from None
     arrays_path = run_dir / Path(arrays_name).name

@@ -12,6 +12,8 @@ with epochs / lr / batch size chosen so the default run finishes in under 3 minu
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import sys
 from dataclasses import dataclass, field, fields
@@ -120,6 +122,9 @@ class RunConfig:
             raise ValueError("model 'mlp' needs hidden widths, e.g. hidden = [300, 100] (--hidden 300,100)")
         if any(isinstance(w, bool) or not isinstance(w, int) or w <= 0 for w in self.hidden):
             raise ValueError(f"hidden must be a list of positive integers, got {self.hidden!r}")
+        if self.hidden and self.model != "mlp":
+            raise ValueError(f"hidden widths {self.hidden} apply to model 'mlp' only, not {self.model!r} "
+                             f"(--model mlp --hidden ...), or leave hidden empty")
         return self
 
     def replace(self, **changes) -> RunConfig:
@@ -175,6 +180,25 @@ def load_config(path) -> RunConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"config file {str(path)!r} is not valid TOML: {error}") from None
     return config_from_dict(values, source=str(path))
+
+
+def canonical_json(config: RunConfig) -> str:
+    """The canonical serialisation of ``config``: its fields as JSON with sorted keys and no spaces
+    (floats in Python's shortest round-trip form, so equal configurations give equal text)."""
+    return json.dumps(config.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def config_fingerprint(config: RunConfig) -> str:
+    """SHA-256 (hex) of :func:`canonical_json`: stored in every checkpoint so ``--resume`` can tell
+    whether ``config.toml`` changed since the checkpoint was written."""
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()
+
+
+def config_changes(old: dict, new: RunConfig) -> dict[str, tuple]:
+    """``{field: (old value, new value)}`` for the fields of ``new`` that differ from the dictionary
+    ``old`` (a :meth:`RunConfig.to_dict` saved earlier); a field ``old`` lacks shows as ``None``."""
+    current = new.to_dict()
+    return {name: (old.get(name), value) for name, value in current.items() if old.get(name) != value}
 
 
 def departures_from_official(config: RunConfig) -> list[str]:

@@ -9,14 +9,19 @@ Files written into the run directory::
     curves.png, connectivity.png
 
 A directory that already holds a run is never overwritten unless ``force=True`` (then only the files
-above are replaced). A NaN/Inf loss stops the run with :class:`TrainingDiverged`; the last checkpoint
+above are replaced, all or none: they are first moved aside together, and put back if one cannot be).
+Every checkpoint records the configuration and its fingerprint (``config_fingerprint``); resuming refuses
+a ``config.toml`` that no longer matches it, naming the changed fields, unless ``allow_config_change=True``
+(then the change is recorded as a ``config_change`` line of ``metrics.jsonl``). A NaN/Inf loss stops the run with :class:`TrainingDiverged`; the last checkpoint
 written before it is kept as it was.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +30,8 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from rigl_ref.train.checkpoint import RECORD, has_checkpoint, load_checkpoint, save_checkpoint
-from rigl_ref.train.config import RunConfig, config_to_toml, load_config, save_config
+from rigl_ref.train.config import (RunConfig, config_changes, config_fingerprint, config_to_toml, load_config,
+                                   save_config)
 from rigl_ref.train.files import write_atomic
 from rigl_ref.train.loop import Trainer, TrainingDiverged
 from rigl_ref.train.metrics import MetricsLog, read_metrics, truncate_metrics
@@ -42,20 +48,38 @@ def default_run_dir(config: RunConfig) -> Path:
 
 
 def _prepare_new_dir(run_dir: Path, force: bool) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"output directory {str(run_dir)!r} exists and is not a directory")
     existing = [name for name in RUN_FILES if (run_dir / name).exists()] if run_dir.is_dir() else []
     if existing and not force:
         raise ValueError(
             f"{str(run_dir)!r} already holds a run ({', '.join(existing)}); use --resume {run_dir} to continue "
             f"it, --force to overwrite its results, or --out to choose another directory"
         )
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ValueError(f"output directory {str(run_dir)!r} exists and is not a directory")
     run_dir.mkdir(parents=True, exist_ok=True)
-    for name in existing:
-        (run_dir / name).unlink()
-    for old in run_dir.glob("checkpoint-*.npz"):
-        old.unlink()
+    _remove_all_or_none([run_dir / name for name in existing] + sorted(run_dir.glob("checkpoint-*.npz")), run_dir)
 
+
+def _remove_all_or_none(paths: list[Path], run_dir: Path) -> None:
+    """Delete ``paths`` (files of ``run_dir``) or, if one of them cannot be moved, none of them: each is
+    renamed into a fresh hidden folder first, and the folder is deleted only once all are in it."""
+    if not paths:
+        return
+    try:
+        aside = Path(tempfile.mkdtemp(dir=run_dir, prefix=".replaced-"))
+    except OSError as error:
+        raise type(error)(error.errno, error.strerror, str(run_dir)) from None
+    moved = []
+    try:
+        for path in paths:
+            path.rename(aside / path.name)
+            moved.append(path)
+    except OSError as error:
+        for path in reversed(moved):
+            (aside / path.name).rename(path)
+        aside.rmdir()
+        raise type(error)(error.errno, error.strerror, str(error.filename)) from None
+    shutil.rmtree(aside)
 
 def start_run(config: RunConfig, run_dir, *, force: bool = False, progress: bool = True, out=sys.stdout) -> dict:
     """Train a new run in ``run_dir``; return the summary."""
@@ -67,8 +91,9 @@ def start_run(config: RunConfig, run_dir, *, force: bool = False, progress: bool
     return _drive(trainer, run_dir, progress=progress, out=out, elapsed=0.0)
 
 
-def resume_run(run_dir, *, progress: bool = True, out=sys.stdout) -> dict:
-    """Continue the run in ``run_dir`` from its checkpoint; the result equals an uninterrupted run's."""
+def resume_run(run_dir, *, allow_config_change: bool = False, progress: bool = True, out=sys.stdout) -> dict:
+    """Continue the run in ``run_dir`` from its checkpoint; the result equals an uninterrupted run's.
+    A ``config.toml`` changed since the checkpoint is refused unless ``allow_config_change``."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run directory {str(run_dir)!r} does not exist")
@@ -76,16 +101,54 @@ def resume_run(run_dir, *, progress: bool = True, out=sys.stdout) -> dict:
     if not has_checkpoint(run_dir):
         raise ValueError(f"{str(run_dir)!r} has no checkpoint to resume from (no {RECORD})")
     arrays, meta = load_checkpoint(run_dir)
+    changes = _config_changes(config, meta, run_dir, allow=allow_config_change)
     trainer = Trainer(config, load_data(config))
-    trainer.load_state(arrays, meta)
+    try:
+        trainer.load_state(arrays, meta)
+        elapsed = float(meta.get("elapsed", 0.0))
+    except (KeyError, TypeError, IndexError, ValueError) as error:
+        if changes:
+            raise ValueError(f"the checkpoint in {str(run_dir)!r} does not fit the edited configuration "
+                             f"({_describe(changes)}): {error}") from None
+        raise ValueError(f"corrupt checkpoint in {str(run_dir)!r}: {error}") from None
     truncate_metrics(run_dir / "metrics.jsonl", trainer.iteration)
     print(f"# rigl-ref train: resuming {run_dir} at iteration {trainer.iteration} (step {trainer.step})", file=out)
-    return _drive(trainer, run_dir, progress=progress, out=out, elapsed=float(meta.get("elapsed", 0.0)))
+    if changes is not None:
+        with MetricsLog(run_dir / "metrics.jsonl") as log:
+            log.write({"iteration": trainer.iteration, "step": trainer.step,
+                       "epoch": round(trainer.iteration / trainer.per_epoch, 6), "config_change": changes})
+        print(f"# configuration changed since the checkpoint (--allow-config-change): {_describe(changes)}", file=out)
+    return _drive(trainer, run_dir, progress=progress, out=out, elapsed=elapsed)
+
+
+def _describe(changes: dict) -> str:
+    return ", ".join(f"{name} {old!r} -> {new!r}" for name, (old, new) in changes.items()) or "fields unknown"
+
+
+def _config_changes(config: RunConfig, meta: dict, run_dir: Path, *, allow: bool) -> dict | None:
+    """``None`` if ``config`` is the configuration the checkpoint was written under; else the changed
+    fields ``{name: [old, new]}`` when ``allow``, and a ``ValueError`` naming them when not."""
+    if meta.get("config_fingerprint") == config_fingerprint(config):
+        return None
+    saved = meta.get("config")
+    if "config_fingerprint" not in meta:
+        what = "the checkpoint records no configuration fingerprint"
+        changes = {}
+    else:
+        changes = {name: list(pair) for name, pair in config_changes(saved if isinstance(saved, dict) else {},
+                                                                      config).items()}
+        what = f"config.toml changed since the checkpoint: {_describe(changes)}"
+    if not allow:
+        raise ValueError(f"cannot resume {str(run_dir)!r}: {what}; restore config.toml, or pass "
+                         f"--allow-config-change to continue under the edited configuration")
+    return changes
 
 
 def _checkpoint(trainer: Trainer, run_dir: Path, elapsed: float) -> None:
     arrays, meta = trainer.state()
     meta["elapsed"] = elapsed
+    meta["config"] = trainer.config.to_dict()
+    meta["config_fingerprint"] = config_fingerprint(trainer.config)
     save_checkpoint(run_dir, arrays, meta, tag=trainer.iteration)
 
 

@@ -151,3 +151,48 @@ def test_lenet5_run_says_why_connectivity_is_not_drawn(tmp_path, capsys):
     assert (out / "curves.png").is_file() and not (out / "connectivity.png").exists()
     assert main(["report", str(out)]) == 0
     assert "connectivity.png is not drawn" in capsys.readouterr().out
+
+
+def test_resume_refuses_an_edited_config_unless_allowed(tmp_path, capsys):
+    from rigl_ref.train.config import config_fingerprint, load_config
+
+    out = tmp_path / "run"
+    config = tmp_path / "c.toml"
+    save_config(tiny_config(epochs=1), config)
+    assert main(["train", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    meta = load_checkpoint(out)[1]
+    assert meta["config_fingerprint"] == config_fingerprint(load_config(out / "config.toml"))
+    assert meta["config"] == load_config(out / "config.toml").to_dict()
+    save_config(tiny_config(epochs=2, dataset="mnist-subset", model="mlp"), out / "config.toml")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    err = _error(capsys, "train", "--resume", str(out), "--no-progress")
+    assert "config.toml changed since the checkpoint" in err and "--allow-config-change" in err
+    assert "epochs 1 -> 2" in err and "dataset 'synthetic' -> 'mnist-subset'" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert "--resume DIR only" in _error(capsys, "train", "--allow-config-change", "--out", str(tmp_path / "x"))
+    save_config(tiny_config(epochs=2), out / "config.toml")  # extend the run: allowed explicitly
+    assert main(["train", "--resume", str(out), "--allow-config-change", "--no-progress"]) == 0
+    assert "configuration changed since the checkpoint (--allow-config-change): epochs 1 -> 2" in capsys.readouterr().out
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    (change,) = [r for r in records if "config_change" in r]
+    assert change["config_change"] == {"epochs": [1, 2]} and change["iteration"] == meta["iteration"]
+    assert records[-1]["epoch"] == 2 and load_checkpoint(out)[1]["config"]["epochs"] == 2
+    save_config(tiny_config(epochs=2, hidden=[7]), out / "config.toml")  # a change the arrays cannot follow
+    err = _error(capsys, "train", "--resume", str(out), "--allow-config-change", "--no-progress")
+    assert "does not fit the edited configuration (hidden [16] -> [7])" in err
+
+
+def test_damaged_checkpoint_meta_is_one_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    config = tmp_path / "c.toml"
+    save_config(tiny_config(epochs=1), config)
+    assert main(["train", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
+    record_path = out / "checkpoint.json"
+    record = json.loads(record_path.read_text())
+    for meta in ([1, 2], {**record["meta"], "iteration": None}, {**record["meta"], "method": 3}):
+        record_path.write_text(json.dumps({**record, "meta": meta}))
+        assert "corrupt checkpoint" in _error(capsys, "train", "--resume", str(out), "--no-progress")
+    record_path.write_text(json.dumps({k: v for k, v in record.items() if k != "meta"} | {"meta": {
+        k: v for k, v in record["meta"].items() if k != "config_fingerprint"}}))
+    assert "records no configuration fingerprint" in _error(capsys, "train", "--resume", str(out), "--no-progress")
