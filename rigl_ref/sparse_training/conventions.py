@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 
+import numpy as np
+
 from rigl_ref.validate import check_choice
 
 
@@ -46,7 +48,7 @@ class Conventions:
     The fields and their admissible values are documented in ``dataclasses.fields(Conventions)``
     metadata (``doc`` and ``choices``, each choice naming its source) and rendered in
     ``docs/conventions.md``. The fields group into: how many connections move (``drop_count_rule``,
-    ``grow_count_rule``), which ones (``drop_score``, ``drop_ranking``, ``tie_break``,
+    ``grow_count_rule``), which ones (``drop_score``, ``drop_ranking``,
     ``grow_candidates``), what happens to their values and optimizer state (``grown_weight``,
     ``reinit_when_same``, ``reset_scope``, ``reset_slots_of_new``, ``weights_outside_mask``,
     ``slots_outside_mask``), and when updates run (``update_predicate``, ``step_origin``,
@@ -98,16 +100,6 @@ class Conventions:
             "inactive_lifted_below_min": "jaxpruner: inactive scores replaced by float32 min(score) - 1e-5 over "
             "all positions (SET._update_masks lowest_score), then top-k over all positions; the lift is "
             "literal float32 arithmetic and can tie when min(score) is large.",
-        },
-    )
-    tie_break: str = _choice(
-        "lowest_flat_index",
-        "Order among equal scores, in both rankings.",
-        {
-            "lowest_flat_index": "higher score first, then the lower row-major flat index (tf.math.top_k; "
-            "jnp.argsort is stable; np.argsort(-score, kind='stable')). Dropping removes the highest "
-            "flat indices among equal drop scores. torch.topk leaves ties unspecified: rigl_torch "
-            "agrees only on tie-free scores.",
         },
     )
     grow_candidates: str = _choice(
@@ -235,6 +227,20 @@ class Conventions:
         },
     )
 
+    ema_decay_complement: str = _choice(
+        "float64_difference",
+        "How SNFS's EMA factor c = 1 - decay is rounded (ema <- ema - (ema - g) * c).",
+        {
+            "float64_difference": "paper/rigl_torch/jaxpruner: c = float32(1.0 - decay) from the float64 "
+            "difference (0.1 for decay 0.9, the nearest float32 to the paper's 1 - 0.9); none of these "
+            "frameworks ships SNFS.",
+            "float32_subtraction": "tf1/tf2: c = 1 - float32(decay) computed in float32 (0.100000024 for 0.9), "
+            "as TF evaluates 1 - decay once decay is a float32 tensor (google-research/rigl "
+            "rigl/sparse_optimizers.py SparseMomentumOptimizer: ExponentialMovingAverage(decay=momentum), "
+            "assign_moving_average).",
+        },
+    )
+
     def __post_init__(self) -> None:
         for f in fields(self):
             choices = f.metadata.get("choices")
@@ -264,6 +270,7 @@ _TF1 = Conventions(
     update_predicate="tf1",
     step_origin="global_step",
     cosine_schedule="cosine_tf1_constant_folded",
+    ema_decay_complement="float32_subtraction",
 )
 
 #: The named conventions of each implementation (``paper``, ``tf1``, ``tf2``, ``rigl_torch``, ``jaxpruner``).
@@ -305,6 +312,31 @@ PRESETS: dict[str, Conventions] = {
         update_replaces_weight_step=frozenset({"rigl", "set"}),
         cosine_schedule="cosine_float32_optax",
     ),
+}
+
+
+# The preset every entry point uses when none is named (drop_grow, the updaters, distributions, RunConfig,
+# the CLI). "paper": rigl_ref is first a reference of Algorithm 1 as published; the framework presets are
+# departures from it that a user names on purpose.
+DEFAULT_CONVENTION = "paper"
+
+
+def ema_decay_complement(convention, decay: float, dtype) -> np.generic:
+    """c = 1 - decay in ``dtype`` per ``Conventions.ema_decay_complement`` (SNFS's EMA factor)."""
+    return _EMA_DECAY_COMPLEMENTS[get_convention(convention).ema_decay_complement](float(decay), np.dtype(dtype).type)
+
+
+def _complement_in_float64(decay: float, dtype):
+    return dtype(1.0 - decay)
+
+
+def _complement_in_dtype(decay: float, dtype):
+    return dtype(1) - dtype(decay)
+
+
+_EMA_DECAY_COMPLEMENTS = {
+    "float64_difference": _complement_in_float64,
+    "float32_subtraction": _complement_in_dtype,
 }
 
 

@@ -42,7 +42,7 @@ References: Evci et al. 2020, Algorithm 1; ``docs/conventions.md``; ``docs/spars
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Union
+from typing import Callable, Union
 
 import numpy as np
 
@@ -50,6 +50,7 @@ from rigl_ref.kernels import dense_weight_gradient, grow_topk, sddmm
 from rigl_ref.sparse import CSRWeight, GrowthInputs, flat_to_pattern, rebuild
 from rigl_ref.sparse_training.conventions import get_convention
 from rigl_ref.sparse_training.drop_grow import (
+    DropGrowResult,
     JAXPRUNER_EPS,
     as_float_scores,
     check_grow_init_allowed,
@@ -68,23 +69,6 @@ MIN_BLOCK_VALUES = 1 << 18  # gradient values per block when the lift check need
 InitValue = Union[float, Callable[[np.ndarray], np.ndarray]]
 
 
-class CSRUpdate(NamedTuple):
-    """One layer's CSR drop/grow outcome; position sets are sorted row-major flat indices.
-
-    ``dropped``/``grown``: active before and not after / the reverse (truly new); ``regrown``: in I_drop
-    and picked again by the grow step; ``reinitialized``: positions whose weight got the grow value and
-    whose slots were reset; ``n_drop`` = |I_drop|. ``slots`` are aligned with ``weight.data``.
-    """
-
-    weight: CSRWeight
-    slots: tuple
-    dropped: np.ndarray
-    grown: np.ndarray
-    regrown: np.ndarray
-    reinitialized: np.ndarray
-    n_drop: int
-
-
 def csr_drop_grow(
     weight: CSRWeight,
     drop_fraction: float,
@@ -97,7 +81,7 @@ def csr_drop_grow(
     grow_init: InitValue = 0.0,
     slots=(),
     slot_init: InitValue = 0.0,
-) -> CSRUpdate:
+) -> DropGrowResult:
     """One drop/grow update of one CSR layer, equal to ``rigl_ref.drop_grow`` on the dense equivalents.
 
     Args:
@@ -138,8 +122,25 @@ def csr_drop_grow(
         grown_flat = _grow_from_gradient(weight, growth, growth_scale, excluded, kept_flat, n_grow, conv)
     else:
         grown_flat = _grow_from_scores(weight, grow_scores, excluded, kept_flat, n_grow, conv)
+    _check_outside_values(conv, kept_inactive)
     return _write(weight, old_flat, kept_entries, kept_flat, grown_flat, slots, conv,
-                  reinit_when_same, grow_init, slot_init, n_drop=int(n_active - kept_entries.sum()))
+                  reinit_when_same, grow_init, slot_init, n_drop=int(n_active - kept_entries.sum()), k=k)
+
+
+def _check_outside_values(conv, kept_inactive: np.ndarray) -> None:
+    """Refuse what a CSR layer cannot honour. Under ``weights_outside_mask="kept"`` (tf1: the raw kernel
+    keeps its values, dense-initialised) a previously inactive position that re-enters the kept set carries
+    its raw stored weight, which a CSR layer does not store; when no inactive position is kept, "kept" and
+    "zeroed" give the same active entries, so only that case raises. Slots are different: an inactive
+    position's slot in a CSR layer is 0 (no stored slot), which is what the frameworks hold for a position
+    that was never active; after a drop under ``slots_outside_mask="kept"`` (tf1/tf2/jaxpruner) the
+    framework's slot can be non-zero, and a re-kept position then gets 0 here (docs/conventions.md)."""
+    if len(kept_inactive) and conv.weights_outside_mask == "kept":
+        raise ValueError(
+            f"Conventions.weights_outside_mask='kept' ({conv.name}): inactive position {int(kept_inactive[0])} "
+            "re-enters the kept set and would carry its raw stored weight, which a CSR layer does not store; use "
+            "the dense spec layer (rigl_ref.drop_grow) or a convention with weights_outside_mask='zeroed'"
+        )
 
 
 # --- drop: theta \ I_drop ------------------------------------------------------------------------------
@@ -262,7 +263,7 @@ def _check_jaxpruner_lift(max_score) -> None:
 
 
 def _write(weight, old_flat, kept_entries, kept_flat, grown_flat, slots, conv, reinit_when_same, grow_init,
-           slot_init, n_drop) -> CSRUpdate:
+           slot_init, n_drop, k) -> DropGrowResult:
     reinit = resolve_reinit_when_same(conv, reinit_when_same)
     picked = _minus(grown_flat, kept_flat)  # I_grow
     new_flat = _union(kept_flat, picked)
@@ -280,14 +281,16 @@ def _write(weight, old_flat, kept_entries, kept_flat, grown_flat, slots, conv, r
     if conv.reset_slots_of_new:
         for s in new_slots:
             s[where] = _values_at("slot_init", slot_init, reinitialized)
-    return CSRUpdate(
-        weight=rebuilt.weight,
+    return DropGrowResult(
+        mask=None,
+        weights=rebuilt.weight,
         slots=new_slots,
         dropped=_minus(old_flat, new_flat),
         grown=extra,
         regrown=regrown,
         reinitialized=reinitialized,
         n_drop=n_drop,
+        k=k,
     )
 
 

@@ -40,12 +40,17 @@ JAXPRUNER_EPS = np.float32(1e-5)
 
 @dataclass(frozen=True)
 class DropGrowResult:
-    """Outcome of one drop/grow update of one layer (all arrays have the layer's shape).
+    """Outcome of one drop/grow update of one layer, from either executor (same names, two layouts).
+
+    :func:`drop_grow` (dense masks) gives arrays of the layer's shape; ``csr_drop_grow`` (CSR) gives the
+    rebuilt :class:`~rigl_ref.sparse.CSRWeight` as ``weights``, ``slots`` aligned with its data, position
+    sets as sorted row-major flat indices, and ``mask=None`` (the pattern of ``weights`` is the mask;
+    :meth:`dense_mask` builds it when asked).
 
     Attributes:
-        mask: the new boolean mask theta_l'.
+        mask: the new boolean mask theta_l' (dense executor).
         weights: the new weights (grown ones set per ``Conventions.grown_weight``, inactive ones per
-            ``Conventions.weights_outside_mask``).
+            ``Conventions.weights_outside_mask``), or the new CSRWeight.
         slots: the optimizer slots, in the order given.
         dropped: positions active before and inactive now (the connections that left).
         grown: positions inactive before and active now (truly new connections).
@@ -53,16 +58,31 @@ class DropGrowResult:
         reinitialized: positions whose weight was set to the grow value and whose slots were reset
             (``Conventions.reset_scope``; with ``reinit_when_same`` it includes ``regrown``).
         n_drop: |I_drop|, the number of active connections that left the kept set.
+        k: the drop count as the framework computes it (Algorithm 1's k, ``drop_count``; TF1's
+            ``n_prune = int32(float32(nnz) * float32(f))``). It equals ``n_drop`` except under
+            ``drop_ranking="all_positions"`` with ties at score 0, where an inactive position can take
+            one of the n - k kept places from an active zero weight: the framework "prunes" k, but
+            ``n_drop = k + (such places)`` active connections leave. jaxpruner's k can be -1 (an empty
+            mask keeps one inactive position, so ``n_drop = 0``).
     """
 
-    mask: np.ndarray
-    weights: np.ndarray
+    mask: np.ndarray | None
+    weights: object
     slots: tuple
     dropped: np.ndarray
     grown: np.ndarray
     regrown: np.ndarray
     reinitialized: np.ndarray
     n_drop: int
+    k: int
+
+    def dense_mask(self) -> np.ndarray:
+        """The new mask as a dense bool array (built from the CSR pattern for the CSR executor)."""
+        return self.mask if self.mask is not None else self.weights.to_dense()[0]
+
+    def dense_weights(self) -> np.ndarray:
+        """The new weights as a dense array (zeros outside a CSR pattern)."""
+        return self.weights if self.mask is not None else self.weights.to_dense()[1]
 
 
 class DropStep(NamedTuple):
@@ -302,18 +322,20 @@ def drop_grow(
     new = grow_set(old, step.kept, grow_scores, grow_count(n_active, drop_fraction, conv, size=size), conv)
     return write_update(
         old, step, new, weights, slots, conv,
-        reinit_when_same=reinit_when_same, grow_init=grow_init, slot_init=slot_init,
+        reinit_when_same=reinit_when_same, grow_init=grow_init, slot_init=slot_init, k=k,
     )
 
 
 def write_update(
-    old, step: DropStep, new, weights, slots, convention, *, reinit_when_same=None, grow_init=0.0, slot_init=0.0
+    old, step: DropStep, new, weights, slots, convention, *, reinit_when_same=None, grow_init=0.0, slot_init=0.0,
+    k: int | None = None,
 ) -> DropGrowResult:
     """theta_l <- new: write weights and optimizer slots for chosen sets, per the convention.
 
     ``old`` and ``new`` are boolean masks, ``step`` the drop step that led from one to the other.
     Used by :func:`drop_grow` and by updaters that choose their sets another way (pruning,
-    redistribution); the inputs must already be checked (as :func:`drop_grow` does).
+    redistribution); the inputs must already be checked (as :func:`drop_grow` does). ``k``: the
+    framework's drop count (default |I_drop|).
     """
     conv = get_convention(convention)
     reinit = resolve_reinit_when_same(conv, reinit_when_same)
@@ -331,6 +353,7 @@ def write_update(
         regrown=picked & old,
         reinitialized=reinitialized,
         n_drop=int(step.dropped.sum()),
+        k=int(step.dropped.sum()) if k is None else int(k),
     )
 
 

@@ -1,126 +1,125 @@
-"""Mask updaters on dense masks (spec layer): one drop/grow core, one score per method.
+"""The family of mask updaters: each method is declared once here and runs on dense or CSR layers.
 
-Every dynamic updater runs :func:`~rigl_ref.sparse_training.drop_grow.drop_grow` on each layer; they
-differ only in the grow score, as the papers do:
+A method is a drop score, a grow score and a candidate set. The drop score is the convention's
+magnitude score (``Conventions.drop_score``) and the candidate set is ``Conventions.grow_candidates``,
+so a drop/grow method declares only its grow score, :meth:`SET.grow_score`:
 
 ==========================  =====================================================================
 ``SET``                     uniform random scores (Mocanu et al., 2018)
-``RigL(SET)``               |dense gradient| of the current batch, or rigl-torch's mean of the last n
-``SNFS(SET)``               |EMA of gradients| (decay 0.9, starts at 0): TF1 SparseMomentumOptimizer
-``TF1Static(SET)``          the old mask, re-initialising the dropped (TF1 SparseStaticOptimizer)
+``RigL(SET)``               |dense gradient| (Evci et al., 2020): the one override of SET
+``SNFS(SET)``               |EMA of gradients|: google-research/rigl ``rigl/sparse_optimizers.py``
+                            SparseMomentumOptimizer
+``TF1Static(SET)``          the old mask, re-initialising the dropped (SparseStaticOptimizer)
 ``SNFSRedistribution``      momentum growth, grow counts shared across layers (Dettmers & Zettlemoyer)
 ``GradualMagnitudePruning`` drop only, to the cubic sparsity schedule of Zhu & Gupta (2017)
 ``SNIP``                    one-shot |w * grad| mask at initialisation (Lee et al., 2019), then fixed
 ``Static``, ``Dense``       no update
 ==========================  =====================================================================
 
-Interface (the training loop and the CSR fast path mirror it): a layer is a :class:`LayerState`
-``(mask, weights, slots)``; every training step the loop calls ``updater.observe(grads)`` with the dense
-gradients of all layers; on an update step it calls ``updater.update(layers, step=t, drop_fraction=f,
-grads=..., rng=...)`` and gets one ``DropGrowResult`` per layer. ``updater.method`` names the method for
-``Conventions.replaces_weight_step``. Random choices use only the Generator passed as ``rng``.
+A grow score is a dense array or a :class:`~rigl_ref.sparse.GrowthInputs` (meaning |gradient|); the
+layer picks the executor (``layer_states.execute``): a :class:`LayerState` runs ``drop_grow`` (dense
+masks, the spec), a :class:`CSRLayerState` runs ``csr_drop_grow`` (the trainer's truly sparse layers).
+Framework options (rigl-torch's gradient accumulation, TF1's ``grow_init``/``initial_acc_scale``) are
+objects from ``framework_options`` passed as ``gradients=`` and ``init=``.
+
+Interface (the trainer drives the same objects): every training step ``updater.observe(grads)`` with
+one gradient per layer (dense array or GrowthInputs; ``None`` when not recorded, which
+:attr:`MaskUpdater.gradient_use` allows); on an update step ``updater.update(layers, step=t,
+drop_fraction=f, grads=..., rng=...)`` returns one ``DropGrowResult`` per layer. ``rng`` is a seed or a
+Generator (drawn from in layer order) or one Generator per layer. ``updater.method`` names the method
+for ``Conventions.replaces_weight_step``; ``state``/``load_state`` checkpoint what it observed.
 """
 
 from __future__ import annotations
 
-import re
-from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from rigl_ref.sparse_training.conventions import get_convention
+from rigl_ref.sparse_training.conventions import DEFAULT_CONVENTION, ema_decay_complement, get_convention
 from rigl_ref.sparse_training.distributions import active_count
 from rigl_ref.sparse_training.drop_grow import (
     DropGrowResult,
     check_aligned,
-    check_mask,
     drop_count,
-    drop_grow,
     drop_set,
     grow_count,
     grow_set,
     score_drop,
     write_update,
 )
+from rigl_ref.sparse_training.framework_options import (
+    ZERO_INIT,
+    CurrentBatch,
+    TF1GrowInit,
+    check_gradients,
+    dense_gradient,
+    tf1_grow_init,
+)
+from rigl_ref.sparse_training.layer_states import (
+    CSRLayerState,
+    LayerState,
+    check_layers,
+    execute,
+    prune,
+    unchanged,
+)
+from rigl_ref.sparse import GrowthInputs
 from rigl_ref.validate import (
     as_generator,
     check_finite,
     check_in_closed_unit_interval,
-    check_positive_int,
     check_sparsity,
 )
 
 
 @dataclass(frozen=True)
-class LayerState:
-    """One sparse layer as the updaters see it: a 0/1 ``mask`` (stored as bool), ``weights`` of the
-    same shape, and the optimizer ``slots`` aligned with the weights."""
+class RunOptions:
+    """What a training run tells its updater (``MaskUpdater.from_run``): the convention, the gradient
+    feed and init, SNFS's decay, and gradual pruning's per-layer targets and window."""
 
-    mask: np.ndarray
-    weights: np.ndarray
-    slots: tuple = ()
-
-    def __post_init__(self) -> None:
-        mask = check_mask(self.mask)
-        object.__setattr__(self, "weights", check_aligned("weights", self.weights, mask))
-        object.__setattr__(self, "mask", mask)
-        slots = tuple(check_aligned(f"slots[{i}]", slot, mask) for i, slot in enumerate(self.slots))
-        object.__setattr__(self, "slots", slots)
-
-
-def unchanged(layer: LayerState) -> DropGrowResult:
-    """The result of an update that moves nothing (copies, so callers may write into them)."""
-    nothing = np.zeros_like(layer.mask)
-    return DropGrowResult(
-        mask=layer.mask.copy(), weights=np.array(layer.weights, copy=True),
-        slots=tuple(np.array(s, copy=True) for s in layer.slots),
-        dropped=nothing, grown=nothing.copy(), regrown=nothing.copy(), reinitialized=nothing.copy(), n_drop=0,
-    )
-
-
-def tf1_grow_init(grow_init, grad):
-    """Value of grown weights for TF1's ``grow_init`` names that need no TF randomness.
-
-    ``'zeros'`` -> 0; ``'grad_scale[_d]'`` -> grad / d; ``'grad_sign[_d]'`` -> sign(grad) / d, with the
-    divisor d parsed as ``extract_number`` does (regex ``.*_(\\d*\\.?\\d*)$``, default 1) and the division
-    in the gradient's dtype (SparseRigLOptimizerBase.get_grow_tensor). A number is used as given.
-    """
-    if not isinstance(grow_init, str):
-        return float(grow_init)
-    if grow_init == "zeros":
-        return 0.0
-    match = re.match(r".*_(\d*\.?\d*)$", grow_init)
-    if match and match.group(1) in ("", "."):
-        raise ValueError(f"grow_init {grow_init!r} ends in '_' without a divisor")
-    divisor = float(match.group(1)) if match else 1.0
-    grad = np.asarray(grad)
-    if grow_init.startswith("grad_scale"):
-        return grad / grad.dtype.type(divisor)
-    if grow_init.startswith("grad_sign"):
-        return np.sign(grad) / grad.dtype.type(divisor)
-    raise ValueError(
-        f"unknown grow_init {grow_init!r}; expected 'zeros', 'grad_scale[_d]' or 'grad_sign[_d]' (TF1's "
-        "random_normal/random_uniform/initial_dist draw from TF's RNG: pass their values as an array)"
-    )
+    convention: object = DEFAULT_CONVENTION
+    gradients: object = field(default_factory=CurrentBatch)
+    init: object = ZERO_INIT
+    snfs_decay: float = 0.9
+    final_sparsities: tuple = ()
+    begin_step: int = 0
+    end_step: int = 1
 
 
 class MaskUpdater:
-    """Base class: no state, no change. Subclasses override :meth:`update` (and :meth:`observe`)."""
+    """Base class: no state, no change. Subclasses override :meth:`update` (and :meth:`observe`).
+
+    ``gradient_use`` tells a trainer which iterations' gradients :meth:`observe` needs: ``"none"``,
+    ``"update"`` (only the last ``gradients.window`` iterations up to an update) or ``"every_step"``.
+    """
 
     method = "static"
+    gradient_use = "none"
 
-    def __init__(self, convention="paper"):
+    def __init__(self, convention=DEFAULT_CONVENTION):
         self.convention = get_convention(convention)
 
+    @classmethod
+    def from_run(cls, options: RunOptions) -> "MaskUpdater":
+        """The updater a training run builds (the registry's constructor)."""
+        return cls(options.convention)
+
     def observe(self, grads) -> None:
-        """Record the dense gradients of the current training step (every step). Default: ignore."""
+        """Record the gradients of the current training step (every step). Default: ignore."""
 
     def update(
         self, layers, *, step: int = 0, drop_fraction: float = 0.0, grads=None, rng=None
     ) -> list[DropGrowResult]:
         """One mask update of every layer; default: nothing moves."""
-        return [unchanged(layer) for layer in _layers(layers)]
+        return [unchanged(layer) for layer in check_layers(layers)]
+
+    def state(self) -> dict:
+        """Arrays to checkpoint (what :meth:`observe` accumulated)."""
+        return {}
+
+    def load_state(self, arrays: dict) -> None:
+        """Inverse of :meth:`state`."""
 
 
 class Static(MaskUpdater):
@@ -136,143 +135,123 @@ class Dense(MaskUpdater):
 class SET(MaskUpdater):
     """Sparse Evolutionary Training: drop the weakest magnitudes, grow at random positions.
 
-    Grow score: one ``rng.random(shape)`` draw (uniform [0, 1), float64) per layer, in layer order.
+    Grow score: one ``rng.random(shape)`` draw (uniform [0, 1), float64) per layer, in layer order
+    (or from the layer's own Generator when ``rng`` is a list).
     """
 
     method = "set"
     reinit_when_same = None  # the convention's value
 
-    def update(
-        self, layers, *, step: int = 0, drop_fraction: float = 0.0, grads=None, rng=None
-    ) -> list[DropGrowResult]:
-        layers = _layers(layers)
-        check_in_closed_unit_interval("drop_fraction", drop_fraction)
-        grads = self._check_grads(grads, layers)
-        rng = None if rng is None else as_generator(rng)
-        return [
-            drop_grow(
-                layer.mask, layer.weights,
-                score_drop(layer.mask, layer.weights, self.convention),
-                self.grow_scores(index, layer, grads, rng),
-                drop_fraction,
-                convention=self.convention,
-                reinit_when_same=self.reinit_when_same,
-                grow_init=self.grow_init(index, grads),
-                slots=layer.slots,
-                slot_init=self.slot_init(index, grads),
-            )
-            for index, layer in enumerate(layers)
-        ]
+    def __init__(self, convention=DEFAULT_CONVENTION, *, init=ZERO_INIT):
+        super().__init__(convention)
+        self.init = init
 
-    def grow_scores(self, index: int, layer: LayerState, grads, rng) -> np.ndarray:
-        """score_grow of layer ``index``."""
+    @classmethod
+    def from_run(cls, options):
+        return cls(options.convention, init=options.init)
+
+    def grow_score(self, index: int, layer, grad, rng):
+        """score_grow of layer ``index``: a dense array of the layer's shape, or GrowthInputs (|gradient|)."""
         if rng is None:
             raise TypeError(
                 f"{type(self).__name__}.update needs rng (a seed or numpy.random.Generator) for random growth"
             )
-        return rng.random(layer.mask.shape)
+        return rng.random(layer.shape)
 
-    def grow_init(self, index: int, grads):
-        """Value of new weights of layer ``index`` (0 unless a subclass says otherwise)."""
-        return 0.0
+    def update_gradients(self, grads, layers):
+        """The gradient of each layer that this update reads (None: none)."""
+        return None if grads is None else check_gradients(grads, len(layers))
 
-    def slot_init(self, index: int, grads):
-        """Value of the optimizer slots of new connections of layer ``index``."""
-        return 0.0
-
-    def _check_grads(self, grads, layers):
-        if grads is None:
-            return None
-        grads = list(grads)
-        if len(grads) != len(layers):
-            raise ValueError(f"grads has {len(grads)} arrays for {len(layers)} layers")
-        return [check_aligned(f"grads[{i}]", g, layer.mask) for i, (g, layer) in enumerate(zip(grads, layers))]
+    def update(
+        self, layers, *, step: int = 0, drop_fraction: float = 0.0, grads=None, rng=None
+    ) -> list[DropGrowResult]:
+        layers = check_layers(layers)
+        check_in_closed_unit_interval("drop_fraction", drop_fraction)
+        grads = self.update_gradients(grads, layers)
+        for i, (g, layer) in enumerate(zip(grads or (), layers)):
+            _check_gradient_shape(i, g, layer)
+        rngs = _layer_rngs(rng, len(layers))
+        return [
+            execute(layer, drop_fraction, self.grow_score(i, layer, None if grads is None else grads[i], rngs[i]),
+                    self.convention, reinit_when_same=self.reinit_when_same, init=self.init,
+                    gradient=None if grads is None else grads[i])
+            for i, layer in enumerate(layers)
+        ]
 
 
 class RigL(SET):
     """RigL: SET with gradient growth, score_grow = |dL/dtheta| (dense, w.r.t. the masked weights).
 
-    ``grad_accumulation_n=1``: the ``grads`` given to :meth:`update` (the current batch). Larger n:
-    rigl-torch's average of the last n gradients given to :meth:`observe` (the update batch included),
-    summed as it does, ``acc += g / n`` in the gradients' dtype. ``initial_acc_scale`` and ``grow_init``
-    are TF1's (SparseRigLOptimizerBase): new slots get ``grad * initial_acc_scale``, new weights
-    :func:`tf1_grow_init` of ``grow_init``.
+    The gradient is the ``gradients`` feed's (``framework_options``): the update batch's by default,
+    rigl-torch's mean of the last n with ``MeanOfLastBatches(n)``.
     """
 
     method = "rigl"
+    gradient_use = "update"
 
-    def __init__(
-        self, convention="paper", *, grad_accumulation_n: int = 1, initial_acc_scale: float = 0.0, grow_init="zeros"
-    ):
-        super().__init__(convention)
-        self.grad_accumulation_n = check_positive_int("grad_accumulation_n", grad_accumulation_n)
-        self.initial_acc_scale = float(initial_acc_scale)
-        self._grow_init = grow_init
-        tf1_grow_init(grow_init, np.zeros(1, np.float32))  # reject unknown names now
-        self._history = deque(maxlen=self.grad_accumulation_n)
+    def __init__(self, convention=DEFAULT_CONVENTION, *, gradients=None, init=ZERO_INIT):
+        super().__init__(convention, init=init)
+        self.gradients = CurrentBatch() if gradients is None else gradients
+
+    @classmethod
+    def from_run(cls, options):
+        return cls(options.convention, gradients=options.gradients, init=options.init)
 
     def observe(self, grads) -> None:
-        if self.grad_accumulation_n > 1:
-            self._history.append(_float_grads(grads))  # astype copies: later edits of grads do not leak in
+        self.gradients.observe(None if grads is None else check_gradients(grads, len(grads)))
 
-    def update(
-        self, layers, *, step: int = 0, drop_fraction: float = 0.0, grads=None, rng=None
-    ) -> list[DropGrowResult]:
-        if self.grad_accumulation_n == 1:
-            if grads is None:
-                raise ValueError("RigL.update needs grads: the dense gradient of every layer on the current batch")
-        else:
-            if grads is not None:
-                raise ValueError(
-                    "with grad_accumulation_n > 1, RigL grows from the observed gradients; pass grads=None"
-                )
-            if len(self._history) < self.grad_accumulation_n:
-                raise ValueError(
-                    f"RigL needs {self.grad_accumulation_n} observed gradients, got {len(self._history)}"
-                )
-            grads = [self._accumulate([batch[i] for batch in self._history]) for i in range(len(self._history[0]))]
-        return super().update(layers, step=step, drop_fraction=drop_fraction, grads=grads, rng=rng)
+    def update_gradients(self, grads, layers):
+        grads = self.gradients.for_update(grads, type(self).__name__)
+        return check_gradients(grads, len(layers))
 
-    def _accumulate(self, grads):
-        total = np.zeros_like(grads[0])
-        for g in grads:
-            total += g / g.dtype.type(self.grad_accumulation_n)
-        return total
+    def grow_score(self, index, layer, grad, rng):
+        return grad if isinstance(grad, GrowthInputs) else np.abs(grad)
 
-    def grow_scores(self, index, layer, grads, rng):
-        return np.abs(grads[index])
+    def state(self):
+        return self.gradients.state()
 
-    def grow_init(self, index, grads):
-        return tf1_grow_init(self._grow_init, grads[index])
-
-    def slot_init(self, index, grads):
-        return grads[index] * grads[index].dtype.type(self.initial_acc_scale)
+    def load_state(self, arrays):
+        self.gradients.load_state(arrays)
 
 
 class SNFS(SET):
     """SNFS as the official TF1 code does it (SparseMomentumOptimizer): score_grow = |EMA of gradients|.
 
-    :meth:`observe` updates, every step, ``ema <- ema - (ema - g) * (1 - decay)`` in the gradients' dtype
-    (TF ``assign_moving_average``, zero_debias off); the EMA starts at 0. No redistribution across layers.
+    :meth:`observe` updates, every step, ``ema <- ema - (ema - g) * c`` in the gradients' dtype (TF
+    ``assign_moving_average``, zero_debias off), c = 1 - decay as ``Conventions.ema_decay_complement``
+    computes it; the EMA starts at 0. No redistribution across layers.
     """
 
     method = "snfs"
+    gradient_use = "every_step"
 
-    def __init__(self, convention="paper", *, decay: float = 0.9):
-        super().__init__(convention)
+    def __init__(self, convention=DEFAULT_CONVENTION, *, decay: float = 0.9, init=ZERO_INIT):
+        super().__init__(convention, init=init)
         self.decay = check_in_closed_unit_interval("decay", decay)
         self.ema = None
 
+    @classmethod
+    def from_run(cls, options):
+        return cls(options.convention, decay=options.snfs_decay, init=options.init)
+
     def observe(self, grads) -> None:
-        grads = _float_grads(grads)
+        grads = [dense_gradient(g) for g in check_gradients(grads, len(grads))]
         if self.ema is None:
             self.ema = [np.zeros_like(g) for g in grads]
-        self.ema = [ema - (ema - g) * g.dtype.type(1.0 - self.decay) for ema, g in zip(self.ema, grads)]
+        self.ema = [ema - (ema - g) * ema_decay_complement(self.convention, self.decay, g.dtype)
+                    for ema, g in zip(self.ema, grads)]
 
-    def grow_scores(self, index, layer, grads, rng):
+    def grow_score(self, index, layer, grad, rng):
         if self.ema is None:
             raise ValueError("SNFS.update needs the gradient EMA: call observe(grads) every training step first")
         return np.abs(self.ema[index])
+
+    def state(self):
+        return {} if self.ema is None else {f"ema/{i}": e for i, e in enumerate(self.ema)}
+
+    def load_state(self, arrays):
+        n = sum(1 for key in arrays if key.startswith("ema/"))
+        self.ema = [np.array(arrays[f"ema/{i}"]) for i in range(n)] or None
 
 
 class TF1Static(SET):
@@ -286,8 +265,8 @@ class TF1Static(SET):
     method = "static"
     reinit_when_same = True
 
-    def grow_scores(self, index, layer, grads, rng):
-        return layer.mask.astype(layer.weights.dtype)
+    def grow_score(self, index, layer, grad, rng):
+        return layer.dense_mask().astype(layer.dtype)
 
 
 class SNFSRedistribution(MaskUpdater):
@@ -303,18 +282,20 @@ class SNFSRedistribution(MaskUpdater):
     3. grows each layer's share by |m| among its candidates.
 
     Simplified against sparse_learning (documented in ``docs/algorithm.md``): no ceil/0.99-cap/floor
-    rounding, no drift correction (``adjusted_growth``), no death-rate cap for dense layers.
+    rounding, no drift correction (``adjusted_growth``), no death-rate cap for dense layers. Dense layers
+    only (the cross-layer share reads every layer's dense momentum).
     """
 
     method = "snfs"
+    gradient_use = "every_step"
 
-    def __init__(self, convention="paper", *, momentum: float = 0.9):
+    def __init__(self, convention=DEFAULT_CONVENTION, *, momentum: float = 0.9):
         super().__init__(convention)
         self.momentum = check_in_closed_unit_interval("momentum", momentum)
         self.buffers = None
 
     def observe(self, grads) -> None:
-        grads = _float_grads(grads)
+        grads = [dense_gradient(g) for g in check_gradients(grads, len(grads))]
         if self.buffers is None:
             self.buffers = [np.zeros_like(g) for g in grads]
         self.buffers = [m * m.dtype.type(self.momentum) + g for m, g in zip(self.buffers, grads)]
@@ -322,7 +303,9 @@ class SNFSRedistribution(MaskUpdater):
     def update(
         self, layers, *, step: int = 0, drop_fraction: float = 0.0, grads=None, rng=None
     ) -> list[DropGrowResult]:
-        layers = _layers(layers)
+        layers = check_layers(layers)
+        if any(isinstance(layer, CSRLayerState) for layer in layers):
+            raise TypeError("SNFSRedistribution runs on dense LayerState layers only")
         if self.buffers is None or len(self.buffers) != len(layers):
             raise ValueError("SNFSRedistribution.update needs the momentum: call observe(grads) every step first")
         conv = self.convention
@@ -381,7 +364,7 @@ class GradualMagnitudePruning(MaskUpdater):
     method = "pruning"
 
     def __init__(
-        self, final_sparsity, *, begin_step: int, end_step: int, initial_sparsity: float = 0.0, convention="paper"
+        self, final_sparsity, *, begin_step: int, end_step: int, initial_sparsity: float = 0.0, convention=DEFAULT_CONVENTION
     ):
         super().__init__(convention)
         finals = np.atleast_1d(final_sparsity).astype(float)
@@ -399,18 +382,20 @@ class GradualMagnitudePruning(MaskUpdater):
     def update(
         self, layers, *, step: int = 0, drop_fraction: float = 0.0, grads=None, rng=None
     ) -> list[DropGrowResult]:
-        layers = _layers(layers)
+        layers = check_layers(layers)
         finals = self.final_sparsity * len(layers) if len(self.final_sparsity) == 1 else self.final_sparsity
         if len(finals) != len(layers):
             raise ValueError(f"final_sparsity has {len(finals)} values for {len(layers)} layers")
         results = []
         for layer, final in zip(layers, finals):
-            target = active_count(layer.mask.size, self.sparsity_at(step, final), self.convention)
-            n = int(layer.mask.sum())
-            scores = score_drop(layer.mask, layer.weights, self.convention)
-            drop = drop_set(layer.mask, scores, max(n - target, 0), "paper")  # pruned connections never return
-            results.append(write_update(layer.mask, drop, drop.kept, layer.weights, layer.slots, self.convention))
+            target = active_count(int(np.prod(layer.shape)), self.sparsity_at(step, final), self.convention)
+            results.append(prune(layer, max(layer.nnz - target, 0), self.convention))  # pruned never return
         return results
+
+    @classmethod
+    def from_run(cls, options):
+        return cls(list(options.final_sparsities), begin_step=options.begin_step, end_step=options.end_step,
+                   convention=options.convention)
 
 
 class SNIP(MaskUpdater):
@@ -424,7 +409,7 @@ class SNIP(MaskUpdater):
 
     method = "snip"
 
-    def __init__(self, sparsity: float, *, scope: str = "global", convention="paper"):
+    def __init__(self, sparsity: float, *, scope: str = "global", convention=DEFAULT_CONVENTION):
         super().__init__(convention)
         self.sparsity = check_sparsity("sparsity", sparsity)
         if scope not in ("global", "per_layer"):
@@ -450,21 +435,24 @@ def _keep_best(scores: np.ndarray, n_keep: int) -> np.ndarray:
     return drop_set(mask, scores, scores.size - n_keep, "paper").kept
 
 
-def _float_grads(grads) -> list[np.ndarray]:
-    """Finite copies of the gradients, integers as float64 (a float dtype is kept and sets the arithmetic)."""
-    arrays = [np.asarray(g) for g in grads]
-    return [check_finite(f"grads[{i}]", g.astype(np.result_type(g.dtype, np.float32))) for i, g in enumerate(arrays)]
+def _check_gradient_shape(index: int, grad, layer) -> None:
+    shape = (grad.row_factor.shape[0], grad.col_factor.shape[0]) if isinstance(grad, GrowthInputs) else grad.shape
+    if tuple(shape) != tuple(layer.shape):
+        raise ValueError(f"grads[{index}] has shape {tuple(shape)}, but layer {index} has shape {tuple(layer.shape)}")
 
 
-def _layers(layers) -> list[LayerState]:
-    layers = list(layers)
-    for i, layer in enumerate(layers):
-        if not isinstance(layer, LayerState):
-            raise TypeError(f"layers[{i}] must be a LayerState, got {type(layer).__name__}")
-    return layers
+def _layer_rngs(rng, n_layers: int) -> list:
+    """One Generator (or None) per layer: a list is used as given, anything else is one shared Generator."""
+    if isinstance(rng, (list, tuple)):
+        if len(rng) != n_layers:
+            raise ValueError(f"rng has {len(rng)} generators for {n_layers} layers")
+        return [as_generator(r) for r in rng]
+    shared = None if rng is None else as_generator(rng)
+    return [shared] * n_layers
 
 
 __all__ = [
-    "LayerState", "MaskUpdater", "Static", "Dense", "SET", "RigL", "SNFS", "TF1Static",
-    "SNFSRedistribution", "GradualMagnitudePruning", "SNIP", "largest_remainder", "tf1_grow_init", "unchanged",
+    "RunOptions", "LayerState", "CSRLayerState", "MaskUpdater", "Static", "Dense", "SET", "RigL", "SNFS",
+    "TF1Static", "SNFSRedistribution", "GradualMagnitudePruning", "SNIP", "largest_remainder", "tf1_grow_init",
+    "TF1GrowInit", "unchanged",
 ]

@@ -48,8 +48,9 @@ class TrainingDiverged(ValueError):
 class Trainer:
     """All state of one run: model, optimizer, mask-update method and the counters."""
 
-    def __init__(self, config: RunConfig, dataset):
+    def __init__(self, config: RunConfig, dataset, *, on_update=None):
         self.config, self.dataset = config, dataset
+        self.on_update = on_update  # called as on_update(step, layer_name, result) after each layer's update
         self.convention = get_convention(config.convention)
         self.flatten = config.model != "lenet5"
         self.per_epoch = batches_per_epoch(dataset.n_train, config.batch_size)
@@ -121,12 +122,12 @@ class Trainer:
         self.method.observe(self.model, record_growth)
         counts = None
         if update_now:  # the mask update replaces the weight step: t does not move
-            counts = self.method.update(self.model, self.optimizer, clock, fraction)
+            counts = self._update_masks(clock, fraction)
         else:
             self.optimizer.step({k: t.value for k, t in params.items()}, {k: t.grad for k, t in params.items()}, lr)
             self.step += 1
             if self.method.updates and not self.replaces and self.method.is_update(clock):
-                counts = self.method.update(self.model, self.optimizer, clock, fraction)
+                counts = self._update_masks(clock, fraction)
         self.iteration += 1
         record = {
             "iteration": self.iteration, "step": self.step, "epoch": round(self.iteration / self.per_epoch, 6),
@@ -137,6 +138,15 @@ class Trainer:
             record.update(mask_update=True, changes=counts)
         record["nnz"] = self.model.nnz()
         return record
+
+    def _update_masks(self, clock: int, fraction: float) -> dict:
+        """Run the method's update, report each layer to :attr:`on_update`, return the change counts."""
+        results = self.method.update(self.model, self.optimizer, clock, fraction)
+        if self.on_update is not None:
+            for name, result in results.items():
+                self.on_update(clock, name, result)
+        return {name: {"dropped": len(r.dropped), "grown": len(r.grown), "regrown": len(r.regrown)}
+                for name, r in results.items()}
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self) -> tuple[float, float]:

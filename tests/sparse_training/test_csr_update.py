@@ -33,11 +33,11 @@ def layers(draw, densities=st.sampled_from([0.0, 0.3, 0.6, 1.0]) | st.floats(0, 
 
 
 def _dense(update, shape):
-    mask, values = update.weight.to_dense()
+    mask, values = update.weights.to_dense()
     slots = []
     for s in update.slots:
         dense = np.zeros(mask.size, s.dtype)
-        dense[update.weight.active_flat_indices()] = s
+        dense[update.weights.active_flat_indices()] = s
         slots.append(dense.reshape(shape))
     return mask, values, slots
 
@@ -112,8 +112,14 @@ def _assert_equals_spec(layer, conv, method, drop_fraction, reinit, data, huge):
             run_fast()
         return
     event("the spec layer accepts the update")
+    kept_inactive = spec.grown & ~spec.reinitialized & ~mask
+    if conv.weights_outside_mask == "kept" and kept_inactive.any():  # the raw weight is not in a CSR layer
+        event("the CSR layer refuses weights_outside_mask='kept'")
+        with pytest.raises(ValueError, match="weights_outside_mask='kept'"):
+            run_fast()
+        return
     fast = run_fast()
-    fast.weight.check(full=True)
+    fast.weights.check(full=True)
     new_mask, values, new_slots = _dense(fast, mask.shape)
     assert np.array_equal(new_mask, spec.mask)
     assert np.array_equal(values, np.where(spec.mask, spec.weights, 0))
@@ -121,7 +127,7 @@ def _assert_equals_spec(layer, conv, method, drop_fraction, reinit, data, huge):
         assert np.array_equal(got, np.where(spec.mask, want, 0))
     for name in ("dropped", "grown", "regrown", "reinitialized"):
         assert np.array_equal(getattr(fast, name), np.flatnonzero(getattr(spec, name))), name
-    assert fast.n_drop == spec.n_drop
+    assert fast.n_drop == spec.n_drop and fast.k == spec.k
     assert np.array_equal(weight.to_dense()[1], weights)  # the input weight is untouched
 
 
@@ -130,11 +136,16 @@ def test_all_positions_lets_an_inactive_position_replace_a_zero_weight():
     # flat index, so with k = 0 (f = 0) the kept place of the zero weight goes to (0,0), which is not "new"
     mask = np.array([[False, True], [False, True]])
     weights = np.array([[0.0, 0.0], [0.0, 2.0]], np.float32)
-    fast = csr_drop_grow(CSRWeight.from_dense(mask, weights), 0.0, grow_scores=np.zeros((2, 2)), convention="tf1")
-    assert fast.weight.to_dense()[0].tolist() == [[True, False], [False, True]]
+    fast = csr_drop_grow(CSRWeight.from_dense(mask, weights), 0.0, grow_scores=np.zeros((2, 2)), convention="tf2")
+    assert fast.weights.to_dense()[0].tolist() == [[True, False], [False, True]]
     assert fast.dropped.tolist() == [1] and fast.grown.tolist() == [0] and fast.reinitialized.size == 0
+    assert fast.k == 0 and fast.n_drop == 1  # TF's n_prune is 0, yet one active connection left
     paper = csr_drop_grow(CSRWeight.from_dense(mask, weights), 0.0, grow_scores=np.zeros((2, 2)), convention="paper")
-    assert paper.weight.to_dense()[0].tolist() == mask.tolist()
+    assert paper.weights.to_dense()[0].tolist() == mask.tolist()
+    # tf1 keeps raw kernel values outside the mask: (0,0) would return with its raw value, which a CSR
+    # layer does not store, so the CSR executor refuses instead of returning 0
+    with pytest.raises(ValueError, match=r"Conventions.weights_outside_mask='kept' \(tf1\)"):
+        csr_drop_grow(CSRWeight.from_dense(mask, weights), 0.0, grow_scores=np.zeros((2, 2)), convention="tf1")
 
 
 @pytest.mark.parametrize("method", ["rigl", "set"])

@@ -22,6 +22,7 @@ from rigl_ref.sparse_training.updaters import (
     largest_remainder,
     tf1_grow_init,
 )
+from rigl_ref.sparse_training.framework_options import MeanOfLastBatches, TF1GrowInit
 
 f32 = np.float32
 
@@ -46,7 +47,7 @@ def test_rigl_tf1_reproduces_every_tf1_rigl_case():
     assert len(cases) == 38
     for params, a in cases:
         assert not params["reinit_when_same"]  # RigL's generic_mask_update never re-initialises regrown ones
-        updater = RigL("tf1", initial_acc_scale=params["initial_acc_scale"], grow_init=params["grow_init"])
+        updater = RigL("tf1", init=TF1GrowInit(params["grow_init"], params["initial_acc_scale"]))
         layer = LayerState(a["mask"], a["weights"], (a["slot"],))
         (result,) = updater.update([layer], drop_fraction=a["drop_fraction"], grads=[a["grad"]])
         assert np.array_equal(result.mask, a["expected_mask"])
@@ -109,17 +110,19 @@ def test_rigl_averages_the_last_n_observed_gradients():
     old = np.array([0, 0, 0, 0, 0, 0, 0, 50], dtype=f32)  # falls out of the window of 2
     g1 = np.array([0, 0, 4, 0, 0, 0, 0, 0], dtype=f32)
     g2 = np.array([0, 0, 0, 6, 0, 0, 0, 0], dtype=f32)  # mean: |g| = 2 at index 2, 3 at index 3
-    updater = RigL("rigl_torch", grad_accumulation_n=2)
+    updater = RigL("rigl_torch", gradients=MeanOfLastBatches(2))
     for g in (old, g1, g2):
         updater.observe([g])
     (result,) = updater.update([LayerState(mask, weights)], drop_fraction=0.5)
     assert positions(result.grown) == {3}  # drop index 1 (|1|), grow the best: index 3
     with pytest.raises(ValueError, match="pass grads=None"):
         updater.update([LayerState(mask, weights)], drop_fraction=0.5, grads=[g1])
-    fresh = RigL("rigl_torch", grad_accumulation_n=3)
-    fresh.observe([g1])
-    with pytest.raises(ValueError, match="needs 3 observed gradients, got 1"):
+    fresh = RigL("rigl_torch", gradients=MeanOfLastBatches(3))
+    with pytest.raises(ValueError, match="needs observed gradients"):
         fresh.update([LayerState(mask, weights)], drop_fraction=0.5)
+    fresh.observe([g1])  # fewer than n batches (an update at t=0): rigl-torch still divides each by n
+    (early,) = fresh.update([LayerState(mask, weights)], drop_fraction=0.5)
+    assert positions(early.grown) == {2}
     with pytest.raises(ValueError, match="needs grads"):
         RigL("paper").update([LayerState(mask, weights)], drop_fraction=0.5)
 
@@ -128,7 +131,7 @@ def test_rigl_tf1_acc_scale_and_grow_init():
     mask = np.array([1, 1, 0, 0, 0, 0, 0, 0], dtype=bool)
     weights = np.array([2, 1, 0, 0, 0, 0, 0, 0], dtype=f32)
     grad = np.array([0, 0, 0, -4, 0, 0, 0, 0], dtype=f32)
-    updater = RigL("tf1", initial_acc_scale=0.5, grow_init="grad_sign_0.5")
+    updater = RigL("tf1", init=TF1GrowInit("grad_sign_0.5", 0.5))
     (result,) = updater.update([LayerState(mask, weights, (np.ones(8, f32),))], drop_fraction=0.5, grads=[grad])
     assert positions(result.grown) == {3}
     assert result.weights[3] == -2 and result.slots[0][3] == -2  # sign(-4)/0.5 and -4 * 0.5
@@ -145,21 +148,24 @@ def test_tf1_grow_init_names():
     with pytest.raises(ValueError, match="unknown grow_init 'random_normal'"):
         tf1_grow_init("random_normal", grad)
     with pytest.raises(ValueError, match="unknown grow_init"):
-        RigL("tf1", grow_init="initial_value")
+        TF1GrowInit("initial_value")
 
 
 # --- SNFS ---------------------------------------------------------------------------------------------------
 
 
-def test_snfs_ema_is_tf_assign_moving_average_in_float32():
-    updater = SNFS("tf1")
+@pytest.mark.parametrize("convention, c", [("paper", f32(0.1)), ("tf1", f32(1) - f32(0.9))])
+def test_snfs_ema_is_tf_assign_moving_average_in_float32(convention, c):
+    # Conventions.ema_decay_complement: paper float32(1.0 - 0.9) = 0.1; tf1 1 - float32(0.9) = 0.100000024
+    assert (c == f32(0.1)) == (convention == "paper")
+    updater = SNFS(convention)
     g = np.array([1, -2], dtype=f32)
     updater.observe([g])
-    assert updater.ema[0].tolist() == (g * f32(0.1)).tolist()  # ema starts at 0: 0 - (0 - g) * 0.1
+    assert updater.ema[0].tolist() == (g * c).tolist()  # ema starts at 0: 0 - (0 - g) * c
     updater.observe([g])
     second = updater.ema[0]
     assert second.dtype == np.float32 and np.allclose(second, [0.19, -0.38], rtol=1e-6)
-    expected = g * f32(0.1) - (g * f32(0.1) - g) * f32(0.1)
+    expected = g * c - (g * c - g) * c
     assert np.array_equal(second, expected)
 
 

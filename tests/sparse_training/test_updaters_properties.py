@@ -8,6 +8,7 @@ from sparse_training_strategies import FRACTIONS, drop_population, networks, ran
 from rigl_ref import PRESETS
 from rigl_ref.sparse_training.distributions import active_count
 from rigl_ref.sparse_training.drop_grow import drop_count, drop_set, grow_count, score_drop
+from rigl_ref.sparse_training.framework_options import MeanOfLastBatches
 from rigl_ref.sparse_training.updaters import (
     SET,
     SNFS,
@@ -24,7 +25,7 @@ f32 = np.float32
 UPDATERS = {
     "set": SET,
     "rigl": RigL,
-    "rigl_accumulated": lambda convention: RigL(convention, grad_accumulation_n=2),
+    "rigl_accumulated": lambda convention: RigL(convention, gradients=MeanOfLastBatches(2)),
     "snfs": SNFS,
     "tf1_static": TF1Static,
     "snfs_redistribution": SNFSRedistribution,

@@ -1,9 +1,9 @@
 """Handler of the ``tf1_update`` suite: google-research/rigl ``SparseSETOptimizerBase._get_update_op``.
 
-Each case is one TF1 mask update (noise off) of one layer, run in TF 2.21 ``compat.v1``. rigl_ref
-recomputes both scores from the raw inputs (``score_drop = |mask * w|``; ``score_grow`` = |grad| for
-rigl, |ema| for snfs, the old mask for static, the stored uniform scores for set), checks them against
-the stored ones, then runs :func:`rigl_ref.drop_grow` under ``convention="tf1"``. RigL cases
+Each case is one TF1 mask update (noise off) of one layer, run in TF 2.21 ``compat.v1``. rigl_ref builds
+the method's updater (``rigl_ref.sparse_training.updaters``: RigL, SNFS holding the EMA the graph held,
+TF1Static, SET with TF's stored uniform draw), checks its drop and grow scores against the stored ones,
+then runs its update under ``convention="tf1"``. RigL cases
 (``SparseRigLOptimizerBase``) write ``grad * initial_acc_scale`` into the slot of new connections and
 may grow with ``grad_scale``/``grad_sign``. Everything is compared exactly: the TF op involves no
 arithmetic that NumPy cannot reproduce (float32 products, casts, stable top-k).
@@ -14,33 +14,39 @@ from __future__ import annotations
 import numpy as np
 
 from rigl_ref.conformance.compare import compare_exact
-from rigl_ref.sparse_training.drop_grow import drop_grow, score_drop
-from rigl_ref.sparse_training.updaters import tf1_grow_init
+from rigl_ref.sparse_training.drop_grow import score_drop
+from rigl_ref.sparse_training.framework_options import ZERO_INIT, TF1GrowInit
+from rigl_ref.sparse_training.updaters import SNFS, LayerState, RigL, TF1Static
+from rigl_ref.conformance.handlers.stored_scores import StoredScores
+
+
+def _updater(method: str, params, arrays, init):
+    """The registry's updater for the case's method, fed the state the TF graph held."""
+    if method == "rigl":
+        return RigL("tf1", init=init)
+    if method == "snfs":
+        updater = SNFS("tf1", init=init)
+        updater.ema = [arrays["ema"]]
+        return updater
+    if method == "static":
+        return TF1Static("tf1", init=init)
+    return StoredScores("tf1", arrays["score_grow"], init=init)
 
 
 def run_case(case, arrays):
     params = case["params"]
     mask, weights = arrays["mask"], arrays["weights"]
-    grow_scores = {
-        "rigl": lambda: np.abs(arrays["grad"]),
-        "snfs": lambda: np.abs(arrays["ema"]),
-        "static": lambda: mask,
-        "set": lambda: arrays["score_grow"],
-    }[params["method"]]()
-    drop_scores = score_drop(mask, weights, "tf1")
-    mismatches = compare_exact("score_drop", arrays["score_drop"], drop_scores)
-    mismatches += compare_exact("score_grow", arrays["score_grow"], grow_scores)
-
+    method = params["method"]
     rigl = params["optimizer_class"] == "SparseRigLOptimizerBase"
-    grad = arrays["grad"] if rigl else None
-    result = drop_grow(
-        mask, weights, drop_scores, grow_scores, arrays["drop_fraction"],
-        convention="tf1",
-        reinit_when_same=params["reinit_when_same"],
-        grow_init=tf1_grow_init(params["grow_init"], grad) if rigl else 0.0,
-        slots=(arrays["slot"],),
-        slot_init=grad * np.float32(params["initial_acc_scale"]) if rigl else 0.0,
-    )
+    init = TF1GrowInit(params["grow_init"], params["initial_acc_scale"]) if rigl else ZERO_INIT
+    updater = _updater(method, params, arrays, init)
+    updater.reinit_when_same = params["reinit_when_same"]
+    layer = LayerState(mask, weights, (arrays["slot"],))
+    grads = [arrays["grad"]] if (rigl or method == "rigl") else None
+    mismatches = compare_exact("score_drop", arrays["score_drop"], score_drop(mask, weights, "tf1"))
+    mismatches += compare_exact("score_grow", arrays["score_grow"],
+                                updater.grow_score(0, layer, None if grads is None else grads[0], None))
+    (result,) = updater.update([layer], drop_fraction=arrays["drop_fraction"], grads=grads)
     return (
         mismatches
         + compare_exact("mask", arrays["expected_mask"], result.mask)

@@ -1,6 +1,7 @@
-"""Handler of the ``torch_rigl`` suite: rigl-torch 0.5.2 ``RigLScheduler._rigl_step``.
+"""Handler of the ``torch_rigl`` suite: rigl-torch 0.5.2 ``rigl_torch/RigL.py`` ``RigLScheduler._rigl_step``.
 
-Each case is one RigL step of a one-layer model (SGD momentum), under ``convention="rigl_torch"``:
+Each case is one RigL step of a one-layer model (SGD momentum), through the registry's RigL under
+``convention="rigl_torch"``:
 drop score |w| over all positions, ``n_prune = int(n * f)`` in float64, new weights 0, then
 ``momentum_buffer *= mask``, ``w *= mask`` and ``w.grad *= mask`` (the gradient rides along as a second
 slot, which the convention multiplies by the new mask like the buffer). For ``schedule="cosine"`` the
@@ -10,12 +11,11 @@ the suite's values are tie-free because ``torch.topk`` leaves the order of ties 
 
 from __future__ import annotations
 
-import numpy as np
 
 from rigl_ref.conformance.compare import compare_exact
 from rigl_ref.sparse_training.conventions import get_convention
-from rigl_ref.sparse_training.drop_grow import drop_grow, score_drop
 from rigl_ref.sparse_training.schedules import get_drop_fraction_schedule
+from rigl_ref.sparse_training.updaters import LayerState, RigL
 
 
 def run_case(case, arrays):
@@ -25,14 +25,8 @@ def run_case(case, arrays):
         schedule = get_drop_fraction_schedule(get_convention("rigl_torch").cosine_schedule)
         fraction = schedule(params["step"], alpha=params["alpha"], end_step=params["T_end"])
         mismatches += compare_exact("drop_fraction", arrays["drop_fraction"], fraction)
-    result = drop_grow(
-        arrays["mask"], arrays["weight"],
-        score_drop(arrays["mask"], arrays["weight"], "rigl_torch"),
-        np.abs(arrays["dense_grad"]),
-        arrays["drop_fraction"],
-        convention="rigl_torch",
-        slots=(arrays["momentum_buffer"], arrays["grad"]),
-    )
+    layer = LayerState(arrays["mask"], arrays["weight"], (arrays["momentum_buffer"], arrays["grad"]))
+    (result,) = RigL("rigl_torch").update([layer], drop_fraction=arrays["drop_fraction"], grads=[arrays["dense_grad"]])
     return (
         mismatches
         + compare_exact("mask", arrays["expected_mask"], result.mask)
