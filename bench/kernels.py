@@ -11,7 +11,7 @@ cached ``transpose_pattern`` view with ``np.take(data, order)`` per call, ``rigl
     python bench/kernels.py --json out.json # also write the records
 
 Defaults to 1 thread for BLAS (threadpoolctl) and Numba (2 threads under contention were measured 10-100x
-slower on the 2-core machine, /work/shared/spec/perf_and_data.md §4.3). Times are medians of ``--repeats``
+slower on the 2-core machine). Times are medians of ``--repeats``
 runs after one warm-up call. GFLOP/s count 2*batch*nnz for sparse and 2*batch*in*out for dense products.
 Peak extra memory: the dense GEMM's is measured with tracemalloc (NumPy reports its allocations to it); the
 grow top-k's NumPy buffers (outputs included) are measured the same way, plus an explicit sum of the arrays

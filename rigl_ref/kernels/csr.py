@@ -1,6 +1,6 @@
 """Numba kernels of the truly sparse substrate (each has a NumPy twin of the same name in ``reference.py``).
 
-Layout (measured, ``/work/shared/spec/perf_and_data.md`` §2.2): activations are **feature-major**, i.e.
+Layout (measured on this project's 2-core benchmark machine, ``bench/kernels.py``): activations are **feature-major**, i.e.
 ``XT`` has shape ``(n_in, batch)`` and ``dYT`` shape ``(n_out, batch)``, both C-contiguous, so every inner
 loop runs over a contiguous batch row (an AXPY that LLVM vectorises without reassociating anything).
 The weight ``W`` has shape ``(n_in, n_out)`` (``y = x @ W``) and is stored as CSR over its rows:
@@ -40,7 +40,7 @@ def csr_transposed_matmul(indptr, indices, data, XT, n_out):
 
     When the output is larger than ``TILE_BYTES`` (so its randomly updated rows would not stay in the
     2 MiB L2 cache), the batch is cut into contiguous copies of ``BATCH_TILE`` columns processed one after
-    the other (``/work/shared/spec/perf_and_data.md`` §2.2 point 3). Each output value still adds the
+    the other (measured with ``bench/kernels.py``). Each output value still adds the
     entries of its column in increasing row order, so the result is the same with or without tiles."""
     batch = XT.shape[1]
     YT = np.zeros((n_out, batch), dtype=XT.dtype)

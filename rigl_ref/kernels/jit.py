@@ -5,7 +5,7 @@ All kernels are compiled with :func:`jit`. The options are fixed for exactness a
 * ``fastmath=False``: LLVM may not reassociate floating-point sums, so every kernel's summation order is
   the one written in its source and documented in its docstring (the same on every CPU);
 * no ``parallel=True``: no parallel reductions, and one thread (two Numba threads on this shared 2-core
-  machine were measured 10-100x slower under contention, ``/work/shared/spec/perf_and_data.md`` §4.3);
+  machine were measured 10-100x slower under contention, ``bench/kernels.py``);
 * ``cache=True``: compiled machine code is cached next to the source, so only the first run compiles;
 * ``nogil=True``: a kernel releases the GIL (harmless, lets callers use threads of their own).
 

@@ -3,7 +3,8 @@
 * :class:`Constant` — ``lr``.
 * :class:`StepDecay` — ``lr * gamma**(number of milestones <= t)``: the paper drivers' piecewise schedules,
   e.g. the MNIST driver divides by 3 at epochs 75 and 95 of 200, CIFAR by 5 at 30k/60k/90k steps
-  (rigl_official.md §4.2).
+  (google-research/rigl ``rigl/mnist/mnist_train_eval.py``,
+  ``rigl/cifar_resnet/resnet_train_eval.py``).
 * :class:`Cosine` — ``final + (lr - final) * (1 + cos(pi * min(t, T) / T)) / 2`` (SGDR without restarts).
 * :class:`Warmup` — linear warm-up ``lr(t) * (t + 1) / W`` for ``t < W`` wrapped around any schedule.
 

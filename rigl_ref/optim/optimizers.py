@@ -12,7 +12,7 @@ Weight decay is the coupled L2 term ``g <- g + weight_decay * w`` applied to the
 a CSR weight it touches **active weights only**. The official TF1 code (google-research/rigl, masked
 layers of ``tf.contrib.model_pruning``) puts the L2 regulariser on the raw dense ``kernel``, so there the
 inactive entries keep decaying in memory; they never reach the output, so both placements train the
-same active weights (rigl_official.md §1.7-1.8). Biases are not decayed by default (:func:`is_decayed`).
+same active weights (google-research/rigl ``rigl/sparse_optimizers_base.py``, ``apply_gradients``). Biases are not decayed by default (:func:`is_decayed`).
 
 Arithmetic is done in the parameter's dtype, with scalars cast to that dtype first, so float32 runs are
 bit-for-bit reproducible.
@@ -130,7 +130,7 @@ class SGD(Optimizer):
     * Nesterov: ``m <- mu * m + g``; ``w <- w - lr * (g + mu * m)``.
 
     The velocity ``m`` holds no learning rate, so an lr schedule acts at once (both frameworks do this).
-    The paper drivers use momentum 0.9 with Nesterov (rigl_official.md §4.2).
+    The paper drivers use momentum 0.9 with Nesterov (google-research/rigl ``rigl/mnist/mnist_train_eval.py``).
     """
 
     def __init__(self, *, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,

@@ -12,7 +12,7 @@ ER and ERK keep the number of active connections of the scaled layers equal to w
 and make the layers whose density would exceed 1 dense, re-solving until no density exceeds 1. This is
 google-research/rigl ``sparse_utils.get_sparsities_erdos_renyi`` (identical arithmetic in jaxpruner's
 ``sparsity_distributions.get_sparsities_erdos_renyi``), reproduced float for float; see
-``docs/distributions_and_schedules.md`` and ``/work/shared/spec/rigl_official.md`` §3.
+``docs/distributions_and_schedules.md``.
 
 Conventions (``convention=``, a preset name or ``Conventions`` record): ``"jaxpruner"`` follows jaxpruner's
 ``uniform``/``erk``: layers with ``len(shape) <= 1`` are left unmasked (sparsity ``None``), and per-layer
@@ -215,7 +215,15 @@ def _erdos_renyi(records, sparsity, fixed, include_kernel, power_scale) -> dict[
     over the scaled layers ``l``. If ``max_l raw_l * eps > 1`` (strictly), every layer whose raw density
     equals the maximum exactly joins the dense set, in one iteration, and the solve repeats. Custom layers
     take no part. The final sparsity is ``1 - eps * raw_l`` (``0.0`` for dense layers).
+
+    When ``S`` asks for no zero at all in the layers being solved (``floor(S * N_l) == 0`` for each, e.g.
+    ``S == 0``), the answer is a dense network: those layers get ``0.0``. The official solve would make them
+    dense one by one and then divide by an empty budget (ZeroDivisionError); here that error is kept only
+    for budgets that really cannot be met.
     """
+    solved = [layer for layer in records if layer.name not in fixed]
+    if solved and all(math.floor(sparsity * layer.size) == 0 for layer in solved):
+        return {layer.name: fixed.get(layer.name, 0.0) for layer in records}
     raw = {layer.name: _raw_density(layer.shape, include_kernel, power_scale)
            for layer in records if layer.name not in fixed}
     dense: set[str] = set()

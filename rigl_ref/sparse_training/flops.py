@@ -18,7 +18,8 @@ this; ``geometry="true"`` counts each layer's real output size).
 
 Training (per example and step; f_S sparse and f_D dense inference FLOPs; a step costs a forward pass and
 two backward products, i.e. 3x inference) -- RigL paper, section 4 and appendix, and
-``rigl_official.md`` section 4.1:
+google-research/rigl ``rigl/imagenet_resnet/colabs/Resnet_50_Param_Flops_Counting.ipynb``
+(confirmed by varun19299/rigl-reproducibility ``counting/inference_train_FLOPs.py``):
 
 ==============================  =============================================================
 dense                           ``3 f_D``

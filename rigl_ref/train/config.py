@@ -24,6 +24,7 @@ import tomli_w
 from rigl_ref.data import DATASET_NAMES
 from rigl_ref.optim import LR_SCHEDULES
 from rigl_ref.sparse_training.conventions import PRESETS
+from rigl_ref.sparse_training.registry import METHOD_REGISTRY
 from rigl_ref.train.files import write_atomic
 from rigl_ref.validate import check_choice, check_in_closed_unit_interval, check_positive_int, check_sparsity
 
@@ -32,7 +33,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-METHODS = ("rigl", "set", "snfs", "static", "pruning", "snip", "dense", "small-dense")
+METHODS = tuple(METHOD_REGISTRY)
 MODELS = ("lenet-300-100", "mlp-1000-1000", "lenet5", "mlp")
 DISTRIBUTIONS = ("uniform", "er", "erk")
 OPTIMIZERS = ("sgd", "adam", "adamw")

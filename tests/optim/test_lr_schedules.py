@@ -10,7 +10,7 @@ from rigl_ref.optim import Constant, Cosine, StepDecay, Warmup, make_lr_schedule
 
 
 def test_mnist_driver_step_schedule():
-    # lr 0.2 divided by 3 at epochs 75 and 95 of 200 (rigl_official.md §4.2), 600 steps per epoch
+    # lr 0.2 divided by 3 at epochs 75 and 95 of 200 (google-research/rigl rigl/mnist/mnist_train_eval.py), 600 steps per epoch
     schedule = make_lr_schedule("step", 0.2, 200 * 600, milestones=(75 / 200, 95 / 200), gamma=1 / 3)
     assert schedule.milestones == (45000, 57000)
     assert schedule(44999) == 0.2

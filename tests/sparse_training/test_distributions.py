@@ -88,7 +88,7 @@ def test_active_count_official_floor_of_the_float64_product():
 
 
 def test_active_count_jaxpruner_rounds_half_even_in_float32():
-    # peers.md: N=10: s=.35 -> 6, .55 -> 4 (10 * float32(.45) = 4.5 -> even), .75 -> 2, .95 -> 1 (round .5 = 0,
+    # jaxpruner sparsity_distributions.py rounding: N=10: s=.35 -> 6, .55 -> 4 (10 * float32(.45) = 4.5 -> even), .75 -> 2, .95 -> 1 (round .5 = 0,
     # at least 1); s = 0 keeps everything.
     assert [active_count(10, s, "jaxpruner") for s in (0.35, 0.55, 0.75, 0.95, 0.0)] == [6, 4, 2, 1, 10]
 
@@ -219,3 +219,12 @@ def test_layer_records_accept_pairs_mappings_and_records():
     assert as_layer_shapes({"a": (2, 3), "b": (4,)}) == expected
     assert as_layer_shapes(expected) == expected
     assert expected[0].size == 6
+
+
+@pytest.mark.parametrize("convention", ["tf1", "jaxpruner"])
+@pytest.mark.parametrize("sparsity", [0.0, 0.00390625])
+def test_erk_sparsity_that_asks_for_no_zero_is_dense(sparsity, convention):
+    # (8, 17): floor(S * 136) == 0, so no layer needs a zero; the official solve would divide by an empty
+    # budget after making the layer dense. rigl_ref answers "dense" (docs: distributions._erdos_renyi).
+    got = layer_sparsities([("l0", (8, 17)), ("l1", (7, 22))], sparsity, "erdos_renyi_kernel", convention=convention)
+    assert got == {"l0": 0.0, "l1": 0.0}

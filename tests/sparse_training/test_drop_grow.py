@@ -1,4 +1,4 @@
-"""Hand-computed drop/grow cases, one group per convention difference of peers.md
+"""Hand-computed drop/grow cases, one group per convention difference among the framework implementations
 ("Differences that a differential test would expose", items 1-8), plus bad input.
 
 Positions are flat row-major indices; scores are written out in the comments.

@@ -241,7 +241,7 @@ def test_report_bad_input():
 
 
 # --------------------------------------------------------------------------------------------------------
-# The RigL README's ResNet-50 table (google-research/rigl README; rigl_official.md section 5.1)
+# The RigL README's ResNet-50 table (google-research/rigl README)
 #
 # README accounting: get_stats geometry (conv1 counted at 115x115), ERK masks conv1 except at 99 %,
 # uniform keeps it dense, fc1000 masked. The training column is reproduced when the RigL mask-update

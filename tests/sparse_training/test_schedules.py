@@ -64,7 +64,7 @@ def test_cosines_decrease_from_alpha_to_zero_and_the_float32_ones_track_float64(
 
 
 def test_tf1_cosine_reads_the_raw_global_step_not_step_minus_begin():
-    # rigl_official.md 2.2: cosine_decay(alpha, global_step, end - begin). With begin=1000, end=5000 the first
+    # google-research/rigl rigl/sparse_optimizers_base.py: cosine_decay(alpha, global_step, end - begin). With begin=1000, end=5000 the first
     # update (step 1000) already uses a quarter of the period: alpha * (1 + cos(pi/4)) / 2.
     got = cosine_drop_fraction_tf1(1000, alpha=0.5, begin_step=1000, end_step=5000)
     assert float(got) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)) / 2, rel=1e-6)
