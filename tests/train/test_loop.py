@@ -214,3 +214,22 @@ def test_every_metrics_record_has_lr_and_drop_fraction():
         assert record["lr"] == schedule(before)  # the rate of the weight step t the iteration started at
         assert record["drop_fraction"] == trainer.method.drop_fraction(record["iteration"] - 1)  # paper clock
     assert any(r["drop_fraction"] > 0 for r in records) and records[-1]["drop_fraction"] == 0.0
+
+
+def test_on_update_reports_every_layer_update_with_the_result_the_model_keeps():
+    seen = []
+    trainer = Trainer(tiny_config(method="rigl"), DATA, on_update=lambda step, name, r: seen.append((step, name, r)))
+    nnz = {name: layer.weight.nnz for name, layer in trainer.model.sparse_layers().items()}
+    while not trainer.done:
+        trainer.train_iteration()
+    assert seen, "RigL with update_interval=3 over 3 epochs must update at least once"
+    for step, name, result in seen:
+        assert name in nnz
+        assert len(result.dropped) + len(result.regrown) == result.n_drop  # I_drop = left + regrown
+        assert len(result.grown) == len(result.dropped)
+        assert result.weights.nnz == nnz[name]  # |theta_l| preserved by every update
+    steps = [step for step, _, _ in seen]
+    assert steps == sorted(steps) and len(set(steps)) * len(nnz) == len(seen)  # each update: every layer, once
+    last = {name: result for _, name, result in seen}
+    for name, layer in trainer.model.sparse_layers().items():
+        np.testing.assert_array_equal(layer.weight.indices, last[name].weights.indices)
