@@ -15,6 +15,7 @@ answers HTTP 404. Any URL scheme urllib opens works, including ``file://``.
 
 from __future__ import annotations
 
+import math
 import os
 import urllib.error
 import urllib.request
@@ -157,8 +158,8 @@ def fetch(
     spec = _spec(name)
     expected = _checksums(spec, checksums)
     bases = download_sources(spec, base_urls)
-    if not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r} (finite, so inf is refused too)")
     directory = _destination(name, dest)
 
     def download(file_name: str) -> InstalledFile:

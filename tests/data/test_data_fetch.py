@@ -201,3 +201,10 @@ def test_cli_import_and_fetch_of_real_mnist_when_available(tmp_path, serve, caps
     assert capsys.readouterr().out.count("downloaded  ") == 4
     data = load_dataset("mnist", data_dir=tmp_path / "fetched")
     assert (data.n_train, data.n_test) == (60_000, 10_000)
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), float("nan"), -1.0])
+def test_non_finite_or_negative_timeout_is_refused_before_any_network_call(timeout):
+    # found by the thorough CLI fuzz: `data fetch mnist --timeout inf` reached socket.settimeout (OverflowError)
+    with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
+        fetch("mnist", base_urls=["http://127.0.0.1:9/"], timeout=timeout)
