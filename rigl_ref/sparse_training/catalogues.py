@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from rigl_ref.sparse_training.conventions import DEFAULT_CONVENTION
 from rigl_ref.sparse_training.distributions import DISTRIBUTION_ALIASES, layer_sparsities
 from rigl_ref.validate import check_choice, check_positive_int
 
@@ -164,7 +165,7 @@ class ModelCatalogue:
         return "sparse"
 
     def sparsities(self, sparsity: float, distribution: str, *, first_layer: str | None = None,
-                   power_scale: float = 1.0, convention: str = "tf1") -> dict:
+                   power_scale: float = 1.0, convention=DEFAULT_CONVENTION) -> dict:
         """Per-layer sparsities ``{name: s_l}`` from ``distributions.layer_sparsities``.
 
         ``first_layer`` is ``"dense"`` (the layer is left out of the budget, as the drivers' custom map

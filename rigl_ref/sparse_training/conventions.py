@@ -321,6 +321,23 @@ PRESETS: dict[str, Conventions] = {
 DEFAULT_CONVENTION = "paper"
 
 
+def rule_table(field_name: str, rules: dict) -> dict:
+    """A dispatch table for one convention field: ``rules`` maps every admissible value of
+    ``Conventions.<field_name>`` (the keys of its ``choices``, or ``False``/``True`` for a flag) to the
+    small named function or value implementing it. Checked when the module defining it is imported,
+    so a choice without a rule (or a rule without a choice) is an import error, never a silent fallback."""
+    spec = next((f for f in fields(Conventions) if f.name == field_name), None)
+    if spec is None:
+        raise ValueError(f"rule_table: Conventions has no field {field_name!r}")
+    expected = set(spec.metadata["choices"]) if "choices" in spec.metadata else {False, True}
+    if set(rules) != expected:
+        raise ValueError(
+            f"rule_table for Conventions.{field_name} must cover exactly {sorted(map(str, expected))}, "
+            f"got {sorted(map(str, rules))}"
+        )
+    return dict(rules)
+
+
 def ema_decay_complement(convention, decay: float, dtype) -> np.generic:
     """c = 1 - decay in ``dtype`` per ``Conventions.ema_decay_complement`` (SNFS's EMA factor)."""
     return _EMA_DECAY_COMPLEMENTS[get_convention(convention).ema_decay_complement](float(decay), np.dtype(dtype).type)
@@ -334,10 +351,10 @@ def _complement_in_dtype(decay: float, dtype):
     return dtype(1) - dtype(decay)
 
 
-_EMA_DECAY_COMPLEMENTS = {
+_EMA_DECAY_COMPLEMENTS = rule_table("ema_decay_complement", {
     "float64_difference": _complement_in_float64,
     "float32_subtraction": _complement_in_dtype,
-}
+})
 
 
 def get_convention(name_or_record) -> Conventions:

@@ -48,10 +48,13 @@ import numpy as np
 
 from rigl_ref.kernels import dense_weight_gradient, grow_topk, sddmm
 from rigl_ref.sparse import CSRWeight, GrowthInputs, flat_to_pattern, rebuild
-from rigl_ref.sparse_training.conventions import get_convention
+from rigl_ref.sparse_training.conventions import DEFAULT_CONVENTION, get_convention, rule_table
 from rigl_ref.sparse_training.drop_grow import (
     DropGrowResult,
     JAXPRUNER_EPS,
+    NEW_CONNECTIONS_INCLUDE_KEPT_INACTIVE,
+    WRITES_GROWN_WEIGHT,
+    ZEROES_OUTSIDE_MASK,
     as_float_scores,
     check_grow_init_allowed,
     drop_count,
@@ -76,7 +79,7 @@ def csr_drop_grow(
     growth: GrowthInputs | None = None,
     growth_scale: float = 1.0,
     grow_scores=None,
-    convention="paper",
+    convention=DEFAULT_CONVENTION,
     reinit_when_same: bool | None = None,
     grow_init: InitValue = 0.0,
     slots=(),
@@ -115,13 +118,14 @@ def csr_drop_grow(
     n_active, size = weight.nnz, weight.size
     k = drop_count(n_active, drop_fraction, conv, size=size)
     n_grow = grow_count(n_active, drop_fraction, conv, size=size)
-    kept_entries, kept_inactive = _kept_set(weight, old_flat, n_active - k, conv.drop_ranking)
+    kept_entries, kept_inactive = _KEPT_SETS[conv.drop_ranking](weight, old_flat, n_active - k)
     kept_flat = _union(old_flat[kept_entries], kept_inactive)
-    excluded = _union(kept_flat, old_flat) if conv.grow_candidates == "inactive_only" else kept_flat
+    excluded = _union(kept_flat, old_flat) if EXCLUDES_OLD_PATTERN[conv.grow_candidates] else kept_flat
+    lift = _LIFT_CHECKS[conv.grow_candidates]
     if growth is not None:
-        grown_flat = _grow_from_gradient(weight, growth, growth_scale, excluded, kept_flat, n_grow, conv)
+        grown_flat = _grow_from_gradient(weight, growth, growth_scale, excluded, kept_flat, n_grow, lift)
     else:
-        grown_flat = _grow_from_scores(weight, grow_scores, excluded, kept_flat, n_grow, conv)
+        grown_flat = _grow_from_scores(weight, grow_scores, excluded, kept_flat, n_grow, lift)
     _check_outside_values(conv, kept_inactive)
     return _write(weight, old_flat, kept_entries, kept_flat, grown_flat, slots, conv,
                   reinit_when_same, grow_init, slot_init, n_drop=int(n_active - kept_entries.sum()), k=k)
@@ -135,7 +139,7 @@ def _check_outside_values(conv, kept_inactive: np.ndarray) -> None:
     position's slot in a CSR layer is 0 (no stored slot), which is what the frameworks hold for a position
     that was never active; after a drop under ``slots_outside_mask="kept"`` (tf1/tf2/jaxpruner) the
     framework's slot can be non-zero, and a re-kept position then gets 0 here (docs/conventions.md)."""
-    if len(kept_inactive) and conv.weights_outside_mask == "kept":
+    if len(kept_inactive) and not ZEROES_OUTSIDE_MASK[conv.weights_outside_mask]:
         raise ValueError(
             f"Conventions.weights_outside_mask='kept' ({conv.name}): inactive position {int(kept_inactive[0])} "
             "re-enters the kept set and would carry its raw stored weight, which a CSR layer does not store; use "
@@ -146,23 +150,45 @@ def _check_outside_values(conv, kept_inactive: np.ndarray) -> None:
 # --- drop: theta \ I_drop ------------------------------------------------------------------------------
 
 
-def _kept_set(weight: CSRWeight, old_flat: np.ndarray, n_keep: int, ranking: str):
-    """(kept old entries as a bool mask over entries, sorted inactive positions that are kept too)."""
+# Each ``_keep_*`` returns (kept old entries as a bool mask over entries, sorted inactive positions that are
+# kept too), for ``n_keep`` kept places.
+
+
+def _keep_best_active(weight: CSRWeight, old_flat: np.ndarray, n_keep: int):
+    """``active_only``: the n_keep highest |w| among the active entries."""
+    return _highest(np.abs(weight.data), n_keep), np.zeros(0, dtype=np.int64)
+
+
+def _keep_best_anywhere(weight: CSRWeight, old_flat: np.ndarray, n_keep: int):
+    """``all_positions``: inactive positions compete with score 0; places left after the positive
+    magnitudes go to zero-score positions (active or not), lowest flat index first."""
     score = np.abs(weight.data)
-    if ranking == "all_positions":
-        positive = score > 0
-        n_positive = int(np.count_nonzero(positive))
-        if n_keep > n_positive:  # the remaining places go to zero-score positions, lowest flat index first
-            zero_score = _lowest_outside(old_flat[positive], n_keep - n_positive, weight.size)
-            active = np.isin(zero_score, old_flat, assume_unique=True)
-            kept = positive
-            kept[np.searchsorted(old_flat, zero_score[active])] = True
-            return kept, zero_score[~active]
-    kept = _highest(score, min(n_keep, weight.nnz))
+    positive = score > 0
+    n_positive = int(np.count_nonzero(positive))
+    if n_keep <= n_positive:
+        return _highest(score, n_keep), np.zeros(0, dtype=np.int64)
+    zero_score = _lowest_outside(old_flat[positive], n_keep - n_positive, weight.size)
+    active = np.isin(zero_score, old_flat, assume_unique=True)
+    kept = positive
+    kept[np.searchsorted(old_flat, zero_score[active])] = True
+    return kept, zero_score[~active]
+
+
+def _keep_best_inactive_lifted_below_min(weight: CSRWeight, old_flat: np.ndarray, n_keep: int):
+    """``inactive_lifted_below_min`` (jaxpruner): inactive positions rank below every active one, so they
+    are kept only when n_keep exceeds the active count (an empty layer keeps one), lowest index first."""
+    kept = _highest(np.abs(weight.data), min(n_keep, weight.nnz))
     inactive = np.zeros(0, dtype=np.int64)
-    if n_keep > weight.nnz:  # jaxpruner: an (almost) empty layer keeps inactive positions, lowest index first
+    if n_keep > weight.nnz:
         inactive = _lowest_outside(old_flat, n_keep - weight.nnz, weight.size)
     return kept, inactive
+
+
+_KEPT_SETS = rule_table("drop_ranking", {
+    "active_only": _keep_best_active,
+    "all_positions": _keep_best_anywhere,
+    "inactive_lifted_below_min": _keep_best_inactive_lifted_below_min,
+})
 
 
 def _highest(score: np.ndarray, n: int) -> np.ndarray:
@@ -190,7 +216,58 @@ def _lowest_outside(taken: np.ndarray, count: int, size: int) -> np.ndarray:
 # --- grow: I_grow ------------------------------------------------------------------------------------------
 
 
-def _grow_from_gradient(weight, growth: GrowthInputs, scale, excluded, kept_flat, n_grow, conv) -> np.ndarray:
+class _LiftCheck:
+    """What a ``grow_candidates`` rule must verify after a CSR grow step (the spec's lift arithmetic
+    cases that a set exclusion does not reproduce by itself); the base checks nothing (exact exclusion)."""
+
+    def after_gradient(self, left, right, scale, indptr, indices, excluded, kept_flat, flat, grad) -> None:
+        """After ranking ``|scale * G|``: ``flat``/``grad`` are the grown positions and gradients in rank order."""
+
+    def after_scores(self, scores, chosen, kept_flat) -> None:
+        """After ranking dense ``scores`` (flattened): ``chosen`` are the grown positions in rank order."""
+
+
+class _BelowMinLiftCheck(_LiftCheck):
+    """``not_kept_lifted_below_min`` (tf1/rigl-torch): TF's disjointness error when ``- 1`` is absorbed."""
+
+    def after_gradient(self, left, right, scale, indptr, indices, excluded, kept_flat, flat, grad) -> None:
+        if not len(grad):
+            return
+        last = np.abs(grad[-1])
+        if last - last.dtype.type(1) == last:  # necessary for the lift to tie (min(score) <= last)
+            _check_below_min_lift(_smallest_magnitude(left, right, scale), np.abs(grad), flat, kept_flat)
+
+    def after_scores(self, scores, chosen, kept_flat) -> None:
+        if len(chosen):
+            scores = as_float_scores(scores)  # the spec's lift dtype
+            _check_below_min_lift(scores.min(), scores[chosen], chosen, kept_flat)
+
+
+class _AboveMaxLiftCheck(_LiftCheck):
+    """``kept_lifted_above_max`` (jaxpruner): refuse scores whose maximum absorbs the ``+ 1e-5`` lift."""
+
+    def after_gradient(self, left, right, scale, indptr, indices, excluded, kept_flat, flat, grad) -> None:
+        if len(excluded):
+            kept_scores = np.abs(sddmm(indptr, indices, left, right) * scale)
+            _check_jaxpruner_lift(max(kept_scores.max(), np.abs(grad[0]) if len(grad) else 0))
+
+    def after_scores(self, scores, chosen, kept_flat) -> None:
+        _check_jaxpruner_lift(scores.max(initial=0))
+
+
+_LIFT_CHECKS = rule_table("grow_candidates", {
+    "not_kept": _LiftCheck(),
+    "inactive_only": _LiftCheck(),
+    "not_kept_lifted_below_min": _BelowMinLiftCheck(),
+    "kept_lifted_above_max": _AboveMaxLiftCheck(),
+})
+#: grow_candidates: whether the grow step also excludes the positions active before the update.
+EXCLUDES_OLD_PATTERN = rule_table("grow_candidates", {
+    "not_kept": False, "inactive_only": True, "not_kept_lifted_below_min": False, "kept_lifted_above_max": False,
+})
+
+
+def _grow_from_gradient(weight, growth: GrowthInputs, scale, excluded, kept_flat, n_grow, lift) -> np.ndarray:
     left, right = growth
     if left.shape[0] != weight.shape[0] or right.shape[0] != weight.shape[1] or left.shape[1] != right.shape[1]:
         raise ValueError(f"growth factors {left.shape} and {right.shape} do not match a weight of shape {weight.shape}")
@@ -201,14 +278,7 @@ def _grow_from_gradient(weight, growth: GrowthInputs, scale, excluded, kept_flat
     scale = left.dtype.type(scale)
     indptr, indices = flat_to_pattern(excluded, weight.shape)
     flat, grad = grow_topk(left, right, indptr, indices, n_grow, scale, *GROW_BLOCK)
-    if conv.grow_candidates == "kept_lifted_above_max" and len(excluded):
-        kept_scores = np.abs(sddmm(indptr, indices, left, right) * scale)
-        top = max(kept_scores.max(), np.abs(grad[0]) if len(grad) else 0)
-        _check_jaxpruner_lift(top)
-    if conv.grow_candidates == "not_kept_lifted_below_min" and len(grad):
-        last = np.abs(grad[-1])
-        if last - last.dtype.type(1) == last:  # necessary for the lift to tie (min(score) <= last)
-            _check_below_min_lift(_smallest_magnitude(left, right, scale), np.abs(grad), flat, kept_flat)
+    lift.after_gradient(left, right, scale, indptr, indices, excluded, kept_flat, flat, grad)
     return np.sort(flat)
 
 
@@ -218,20 +288,16 @@ def _smallest_magnitude(left, right, scale):
     return min(np.abs(dense_weight_gradient(left[i : i + rows], right, scale)).min() for i in range(0, len(left), rows))
 
 
-def _grow_from_scores(weight, grow_scores, excluded, kept_flat, n_grow, conv) -> np.ndarray:
+def _grow_from_scores(weight, grow_scores, excluded, kept_flat, n_grow, lift) -> np.ndarray:
     scores = check_finite("grow_scores", np.asarray(grow_scores))
     if scores.shape != weight.shape:
         raise ValueError(f"grow_scores has shape {scores.shape}, but the weight has shape {weight.shape}")
     scores = scores.reshape(-1)
-    if conv.grow_candidates == "kept_lifted_above_max":
-        _check_jaxpruner_lift(scores.max(initial=0))
     candidate = np.ones(scores.size, dtype=bool)
     candidate[excluded] = False
     flat = np.flatnonzero(candidate)
     chosen = flat[np.argsort(-scores[flat], kind="stable")[:n_grow]]
-    if conv.grow_candidates == "not_kept_lifted_below_min" and len(chosen):
-        scores = as_float_scores(scores)  # the spec's lift dtype
-        _check_below_min_lift(scores.min(), scores[chosen], chosen, kept_flat)
+    lift.after_scores(scores, chosen, kept_flat)
     return np.sort(chosen)
 
 
@@ -270,12 +336,12 @@ def _write(weight, old_flat, kept_entries, kept_flat, grown_flat, slots, conv, r
     keep = np.isin(old_flat, new_flat, assume_unique=True)  # kept and regrown entries carry data and slots
     extra = _minus(new_flat, old_flat)  # positions that were inactive (value 0, slots 0)
     rebuilt = rebuild(weight, keep, extra, grow_init=0.0, aligned=slots)
-    fresh = extra if conv.reset_scope == "newly_active" else _minus(picked, old_flat)
+    fresh = extra if NEW_CONNECTIONS_INCLUDE_KEPT_INACTIVE[conv.reset_scope] else _minus(picked, old_flat)
     regrown = np.intersect1d(picked, old_flat, assume_unique=True)
     reinitialized = _union(fresh, regrown) if reinit else fresh
     where = np.searchsorted(rebuilt.weight.active_flat_indices(), reinitialized)
     data = rebuilt.weight.data
-    if conv.grown_weight == "grow_init":
+    if WRITES_GROWN_WEIGHT[conv.grown_weight]:
         data[where] = _values_at("grow_init", grow_init, reinitialized)
     new_slots = tuple(rebuilt.aligned)
     if conv.reset_slots_of_new:

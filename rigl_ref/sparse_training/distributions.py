@@ -26,7 +26,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from rigl_ref.sparse_training.conventions import get_convention
+from rigl_ref.sparse_training.conventions import DEFAULT_CONVENTION, get_convention, rule_table
 from rigl_ref.sparse_training.drop_grow import jaxpruner_num_ones
 from rigl_ref.validate import check_choice, check_positive_int, check_sparsity
 
@@ -82,10 +82,15 @@ def follows_jaxpruner(convention) -> bool:
     jaxpruner sizes the initial masks with the same top-k calculator as its drop/grow counts, so a record
     whose ``drop_count_rule`` is jaxpruner's also gets jaxpruner's initial counts and layer filter.
     """
-    return get_convention(convention).drop_count_rule == "jaxpruner_round_kept"
+    return _COUNTS_LIKE_JAXPRUNER[get_convention(convention).drop_count_rule]
 
 
-def active_count(size: int, sparsity: float, convention="tf1") -> int:
+_COUNTS_LIKE_JAXPRUNER = rule_table("drop_count_rule", {
+    "floor_exact": False, "float32_truncate": False, "float64_truncate": False, "jaxpruner_round_kept": True,
+})
+
+
+def active_count(size: int, sparsity: float, convention=DEFAULT_CONVENTION) -> int:
     """Number of active connections a layer of ``size`` weights gets at ``sparsity``.
 
     * official (``paper``, ``tf1``, ``tf2``, ``rigl_torch``): ``N - floor(s * N)`` with the product in
@@ -102,7 +107,7 @@ def active_count(size: int, sparsity: float, convention="tf1") -> int:
     return size - math.floor(sparsity * size)
 
 
-def active_counts(layers, sparsities: Mapping[str, float | None], convention="tf1") -> dict[str, int]:
+def active_counts(layers, sparsities: Mapping[str, float | None], convention=DEFAULT_CONVENTION) -> dict[str, int]:
     """``active_count`` of every layer; an unmasked layer (sparsity ``None``) keeps all its weights."""
     counts = {}
     for layer in as_layer_shapes(layers):
@@ -125,7 +130,7 @@ def layer_sparsities(
     dense_layers: Iterable[str] = (),
     first_layer_dense: bool = False,
     last_layer_dense: bool = False,
-    convention="tf1",
+    convention=DEFAULT_CONVENTION,
 ) -> dict[str, float | None]:
     """Sparsity of every layer, in layer order: ``{name: s_l}`` (``None`` = layer left unmasked).
 

@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rigl_ref.sparse_training.conventions import get_convention
+from rigl_ref.sparse_training.conventions import DEFAULT_CONVENTION, get_convention, rule_table
 from rigl_ref.validate import check_finite, check_in_closed_unit_interval, check_positive_int, check_same_shape
 
 # jaxpruner's SET.eps: the margin of its score lifts (sparse_trainers.py).
@@ -95,7 +95,7 @@ class DropStep(NamedTuple):
 # --- k and |I_grow| ---------------------------------------------------------------------------------
 
 
-def drop_count(n_active: int, drop_fraction: float, convention="paper", *, size: int | None = None) -> int:
+def drop_count(n_active: int, drop_fraction: float, convention=DEFAULT_CONVENTION, *, size: int | None = None) -> int:
     """k: how many active connections the drop step removes (``Conventions.drop_count_rule``).
 
     ``size`` (N, the number of positions of the layer) is needed only by jaxpruner's rule, whose kept
@@ -104,25 +104,54 @@ def drop_count(n_active: int, drop_fraction: float, convention="paper", *, size:
     conv = get_convention(convention)
     n_active = _check_count("n_active", n_active)
     fraction = check_in_closed_unit_interval("drop_fraction", drop_fraction)
-    rule = conv.drop_count_rule
-    if rule == "floor_exact":
-        return math.floor(Fraction(fraction) * n_active)
-    if rule == "float32_truncate":
-        return int(np.float32(n_active) * np.float32(fraction))
-    if rule == "float64_truncate":
-        return int(n_active * fraction)
+    return _DROP_COUNTS[conv.drop_count_rule](n_active, fraction, size)
+
+
+def _k_floor_exact(n_active: int, fraction: float, size) -> int:
+    return math.floor(Fraction(fraction) * n_active)
+
+
+def _k_float32_truncate(n_active: int, fraction: float, size) -> int:
+    return int(np.float32(n_active) * np.float32(fraction))
+
+
+def _k_float64_truncate(n_active: int, fraction: float, size) -> int:
+    return int(n_active * fraction)
+
+
+def _k_jaxpruner_round_kept(n_active: int, fraction: float, size) -> int:
     kept, _ = _jaxpruner_counts(n_active, _size_for_jaxpruner(size, n_active), fraction)
     return n_active - kept
 
 
-def grow_count(n_active: int, drop_fraction: float, convention="paper", *, size: int | None = None) -> int:
+_DROP_COUNTS = rule_table("drop_count_rule", {
+    "floor_exact": _k_floor_exact,
+    "float32_truncate": _k_float32_truncate,
+    "float64_truncate": _k_float64_truncate,
+    "jaxpruner_round_kept": _k_jaxpruner_round_kept,
+})
+
+
+def grow_count(n_active: int, drop_fraction: float, convention=DEFAULT_CONVENTION, *, size: int | None = None) -> int:
     """|I_grow|: how many connections the grow step adds (``Conventions.grow_count_rule``)."""
     conv = get_convention(convention)
     k = drop_count(n_active, drop_fraction, conv, size=size)
-    if conv.grow_count_rule == "equal_to_dropped":
-        return k
-    kept, final = _jaxpruner_counts(n_active, _size_for_jaxpruner(size, n_active), float(drop_fraction))
+    return _GROW_COUNTS[conv.grow_count_rule](n_active, float(drop_fraction), size, k)
+
+
+def _grow_equal_to_dropped(n_active: int, fraction: float, size, k: int) -> int:
+    return k
+
+
+def _grow_refill_to_density(n_active: int, fraction: float, size, k: int) -> int:
+    kept, final = _jaxpruner_counts(n_active, _size_for_jaxpruner(size, n_active), fraction)
     return final - kept
+
+
+_GROW_COUNTS = rule_table("grow_count_rule", {
+    "equal_to_dropped": _grow_equal_to_dropped,
+    "refill_to_density": _grow_refill_to_density,
+})
 
 
 def _jaxpruner_counts(n_active: int, size: int, drop_fraction: float) -> tuple[int, int]:
@@ -172,17 +201,25 @@ def _check_count(name: str, value) -> int:
 # --- scores ---------------------------------------------------------------------------------------------
 
 
-def score_drop(mask, weights, convention="paper") -> np.ndarray:
+def score_drop(mask, weights, convention=DEFAULT_CONVENTION) -> np.ndarray:
     """The magnitude drop score |theta| of Algorithm 1, per ``Conventions.drop_score``.
 
     ``abs_masked_weight``: |mask * w| in the weights' dtype (TF ``abs(cast(mask) * weights)``), so
     inactive positions score 0; ``abs_weight``: |w| including raw inactive weights (rigl-torch, jaxpruner).
     """
-    conv = get_convention(convention)
     weights = np.asarray(weights)
-    if conv.drop_score == "abs_weight":
-        return np.abs(weights)
-    return np.abs(np.asarray(mask).astype(weights.dtype) * weights)
+    return _DROP_SCORES[get_convention(convention).drop_score](np.asarray(mask), weights)
+
+
+def _abs_masked_weight(mask: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    return np.abs(mask.astype(weights.dtype) * weights)
+
+
+def _abs_weight(mask: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    return np.abs(weights)
+
+
+_DROP_SCORES = rule_table("drop_score", {"abs_masked_weight": _abs_masked_weight, "abs_weight": _abs_weight})
 
 
 # --- ranking ------------------------------------------------------------------------------------------
@@ -206,48 +243,78 @@ def top_k(scores: np.ndarray, k: int, among: np.ndarray | None = None) -> np.nda
 # --- the two steps of Algorithm 1 -----------------------------------------------------------------------
 
 
-def drop_set(mask: np.ndarray, drop_scores: np.ndarray, k: int, convention="paper") -> DropStep:
+def drop_set(mask: np.ndarray, drop_scores: np.ndarray, k: int, convention=DEFAULT_CONVENTION) -> DropStep:
     """I_drop = ArgTopK(-score_drop, k): keep the n - k best drop scores (``Conventions.drop_ranking``).
 
     ``mask`` is boolean. With ``drop_ranking="all_positions"`` an inactive position may win a kept
     place (TF1's top_k over the whole tensor); it then appears in ``kept`` but not in ``mask``.
     """
     conv = get_convention(convention)
-    n_keep = int(mask.sum()) - k
-    scores = as_float_scores(drop_scores)
-    if conv.drop_ranking == "active_only":
-        kept = top_k(scores, n_keep, among=mask)
-    elif conv.drop_ranking == "all_positions":
-        kept = top_k(scores, n_keep)
-    else:  # inactive_lifted_below_min: jaxpruner's lowest_score = min(score) - eps, float32
-        lowest = scores.dtype.type(scores.min() - JAXPRUNER_EPS)
-        kept = top_k(np.where(mask, scores, lowest), n_keep)
+    kept = _DROP_RANKINGS[conv.drop_ranking](mask, as_float_scores(drop_scores), int(mask.sum()) - k)
     return DropStep(kept=kept, dropped=mask & ~kept)
 
 
+def _keep_best_active(mask, scores, n_keep):
+    return top_k(scores, n_keep, among=mask)
+
+
+def _keep_best_anywhere(mask, scores, n_keep):
+    return top_k(scores, n_keep)
+
+
+def _keep_best_inactive_lifted_below_min(mask, scores, n_keep):
+    """jaxpruner's lowest_score = min(score) - eps in the scores' float dtype for inactive positions."""
+    lowest = scores.dtype.type(scores.min() - JAXPRUNER_EPS)
+    return top_k(np.where(mask, scores, lowest), n_keep)
+
+
+_DROP_RANKINGS = rule_table("drop_ranking", {
+    "active_only": _keep_best_active,
+    "all_positions": _keep_best_anywhere,
+    "inactive_lifted_below_min": _keep_best_inactive_lifted_below_min,
+})
+
+
 def grow_set(
-    mask: np.ndarray, kept: np.ndarray, grow_scores: np.ndarray, n_grow: int, convention="paper"
+    mask: np.ndarray, kept: np.ndarray, grow_scores: np.ndarray, n_grow: int, convention=DEFAULT_CONVENTION
 ) -> np.ndarray:
     """theta_l' = kept U I_grow, I_grow = ArgTopK of score_grow among the candidates (``grow_candidates``).
 
     ``mask`` is the boolean mask before the update (needed by ``grow_candidates="inactive_only"``).
     """
     conv = get_convention(convention)
-    scores = as_float_scores(grow_scores)
-    rule = conv.grow_candidates
-    if rule == "not_kept":
-        return kept | top_k(scores, n_grow, among=~kept)
-    if rule == "inactive_only":
-        return kept | top_k(scores, n_grow, among=~kept & ~mask)
-    if rule == "not_kept_lifted_below_min":  # tf1/torch: kept scores := min(score) - 1
-        lifted = np.where(kept, scores.dtype.type(scores.min() - 1), scores)
-        grown = top_k(lifted, n_grow)
-        if (grown & kept).any():
-            raise lift_separation_error(scores.min())
-        return kept | grown
-    # kept_lifted_above_max: jaxpruner ranks kept scores at max(score) + eps and keeps the top n_keep + n_grow
+    return _GROW_CANDIDATES[conv.grow_candidates](mask, kept, as_float_scores(grow_scores), n_grow)
+
+
+def _grow_not_kept(mask, kept, scores, n_grow):
+    return kept | top_k(scores, n_grow, among=~kept)
+
+
+def _grow_inactive_only(mask, kept, scores, n_grow):
+    return kept | top_k(scores, n_grow, among=~kept & ~mask)
+
+
+def _grow_not_kept_lifted_below_min(mask, kept, scores, n_grow):
+    """tf1/rigl-torch: kept scores := min(score) - 1, then the top n_grow over all positions."""
+    lifted = np.where(kept, scores.dtype.type(scores.min() - 1), scores)
+    grown = top_k(lifted, n_grow)
+    if (grown & kept).any():
+        raise lift_separation_error(scores.min())
+    return kept | grown
+
+
+def _grow_kept_lifted_above_max(mask, kept, scores, n_grow):
+    """jaxpruner: kept scores := max(score) + eps, then the top n_keep + n_grow over all positions."""
     lifted = np.where(kept, scores.dtype.type(scores.max() + JAXPRUNER_EPS), scores)
     return top_k(lifted, int(kept.sum()) + n_grow)
+
+
+_GROW_CANDIDATES = rule_table("grow_candidates", {
+    "not_kept": _grow_not_kept,
+    "inactive_only": _grow_inactive_only,
+    "not_kept_lifted_below_min": _grow_not_kept_lifted_below_min,
+    "kept_lifted_above_max": _grow_kept_lifted_above_max,
+})
 
 
 def as_float_scores(scores: np.ndarray) -> np.ndarray:
@@ -275,7 +342,7 @@ def drop_grow(
     grow_scores,
     drop_fraction: float,
     *,
-    convention="paper",
+    convention=DEFAULT_CONVENTION,
     reinit_when_same: bool | None = None,
     grow_init=0.0,
     slots=(),
@@ -340,14 +407,14 @@ def write_update(
     conv = get_convention(convention)
     reinit = resolve_reinit_when_same(conv, reinit_when_same)
     picked = new & ~step.kept  # I_grow: positions the grow step added
-    fresh = new & ~old if conv.reset_scope == "newly_active" else picked & ~old
+    fresh = new & ~old if NEW_CONNECTIONS_INCLUDE_KEPT_INACTIVE[conv.reset_scope] else picked & ~old
     reinitialized = fresh | (picked & old) if reinit else fresh
     return DropGrowResult(
         mask=new,
-        weights=_written(weights, new, reinitialized, grow_init, reset=conv.grown_weight == "grow_init",
-                         zero_outside=conv.weights_outside_mask == "zeroed"),
+        weights=_written(weights, new, reinitialized, grow_init, reset=WRITES_GROWN_WEIGHT[conv.grown_weight],
+                         zero_outside=ZEROES_OUTSIDE_MASK[conv.weights_outside_mask]),
         slots=tuple(_written(slot, new, reinitialized, slot_init, reset=conv.reset_slots_of_new,
-                             zero_outside=conv.slots_outside_mask == "zeroed") for slot in slots),
+                             zero_outside=ZEROES_OUTSIDE_MASK[conv.slots_outside_mask]) for slot in slots),
         dropped=old & ~new,
         grown=new & ~old,
         regrown=picked & old,
@@ -355,6 +422,17 @@ def write_update(
         n_drop=int(step.dropped.sum()),
         k=int(step.dropped.sum()) if k is None else int(k),
     )
+
+
+#: reset_scope: whether a position that becomes active without being grown (an inactive one that won a
+#: kept place under drop_ranking="all_positions"/jaxpruner's lift) counts as a new connection.
+NEW_CONNECTIONS_INCLUDE_KEPT_INACTIVE = rule_table(
+    "reset_scope", {"grown_not_previously_active": False, "newly_active": True}
+)
+#: grown_weight: whether grown connections are written with grow_init (else left as they are).
+WRITES_GROWN_WEIGHT = rule_table("grown_weight", {"grow_init": True, "unchanged": False})
+#: weights_outside_mask / slots_outside_mask: whether inactive positions are set to 0.
+ZEROES_OUTSIDE_MASK = rule_table("weights_outside_mask", {"zeroed": True, "kept": False})
 
 
 def _written(values, new, reinitialized, init, *, reset: bool, zero_outside: bool) -> np.ndarray:
@@ -383,7 +461,7 @@ def check_grow_init_allowed(convention, grow_init):
     """Return ``grow_init``; refuse a non-zero one under ``grown_weight="unchanged"`` (jaxpruner's
     ``update_state`` never writes grown weights, so no value could be honoured)."""
     conv = get_convention(convention)
-    if conv.grown_weight == "unchanged" and np.any(np.asarray(grow_init) != 0):
+    if not WRITES_GROWN_WEIGHT[conv.grown_weight] and np.any(np.asarray(grow_init) != 0):
         raise ValueError(
             f"convention {conv.name!r} leaves grown weights unchanged (grown_weight='unchanged'); "
             f"grow_init must be 0, got {grow_init!r}"

@@ -47,6 +47,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from rigl_ref.sparse_training.conventions import DEFAULT_CONVENTION
 from rigl_ref.sparse_training.catalogues import ConvLayer, DenseLayer, ModelCatalogue, scale_width
 from rigl_ref.sparse_training.distributions import active_count
 from rigl_ref.sparse_training.updaters import GradualMagnitudePruning
@@ -292,7 +293,7 @@ def flops_report(
     small_dense_width: float | None = None,
     pruning: PruningSchedule = PruningSchedule(),
     geometry: str = "get_stats",
-    convention: str = "tf1",
+    convention=DEFAULT_CONVENTION,
 ) -> FlopsReport:
     """Per-layer and total FLOPs of ``method`` on ``model`` with the given per-layer ``sparsities``.
 

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from rigl_ref.sparse_training.conventions import DEFAULT_CONVENTION
 from rigl_ref.sparse_training.distributions import active_counts, as_layer_shapes
 from rigl_ref.validate import as_generator
 
@@ -42,7 +43,7 @@ def random_mask(shape, n_active: int, rng) -> np.ndarray:
     return mask.reshape(shape)
 
 
-def init_masks(layers, sparsities: Mapping[str, float | None], rng, convention="tf1") -> dict[str, np.ndarray]:
+def init_masks(layers, sparsities: Mapping[str, float | None], rng, convention=DEFAULT_CONVENTION) -> dict[str, np.ndarray]:
     """One random mask per layer, in layer order, with the convention's exact active count
     (``distributions.active_count``); ``rng`` is a Generator or an int seed, consumed as the module
     docstring describes."""

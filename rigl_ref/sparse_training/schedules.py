@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rigl_ref.sparse_training.conventions import rule_table
 from rigl_ref.validate import check_choice, check_in_closed_unit_interval, check_positive_int
 
 _F32_PI = np.float32(math.pi)
@@ -186,15 +187,19 @@ def cosine_drop_fraction_optax(step, *, alpha, begin_step=0, end_step=None, cosf
     return alpha32 * (_F32_HALF * (_F32_ONE + cosf(angle)))
 
 
-# Keys: the schedule's shape, then its arithmetic. The cosine keys are the values of
-# ``Conventions.cosine_schedule``, so ``get_drop_fraction_schedule(conv.cosine_schedule)`` finds them.
-DROP_FRACTION_SCHEDULES: dict[str, Callable] = {
-    "constant": constant_drop_fraction,
-    "constant_float32": constant_drop_fraction_tf1,
+#: The cosine decay of each value of ``Conventions.cosine_schedule``.
+COSINE_SCHEDULES: dict[str, Callable] = rule_table("cosine_schedule", {
     "cosine_float64": cosine_drop_fraction,  # paper; rigl-torch (with its post-increment step)
     "cosine_float32": cosine_drop_fraction_tf1,  # TF1 graph as written; Keras CosineDecay (TF2)
     "cosine_tf1_constant_folded": cosine_drop_fraction_tf1_folded,  # TF1 default session
     "cosine_float32_optax": cosine_drop_fraction_optax,  # jaxpruner's configured drop_fraction_fn
+})
+
+# Keys: the schedule's shape, then its arithmetic; the cosine keys are those of COSINE_SCHEDULES.
+DROP_FRACTION_SCHEDULES: dict[str, Callable] = {
+    "constant": constant_drop_fraction,
+    "constant_float32": constant_drop_fraction_tf1,
+    **COSINE_SCHEDULES,
     "exponential_float32": exponential_drop_fraction_tf1,
     "exponential_tf1_constant_folded": exponential_drop_fraction_tf1_folded,
 }
@@ -208,7 +213,7 @@ def get_drop_fraction_schedule(name: str) -> Callable:
 def cosine_schedule(arithmetic: str) -> Callable:
     """The cosine decay with the named arithmetic: ``"float64"`` (the paper's), ``"float32"``,
     ``"tf1_constant_folded"`` or ``"float32_optax"``, i.e. ``DROP_FRACTION_SCHEDULES["cosine_" + arithmetic]``.
-    A convention's cosine is ``get_drop_fraction_schedule(conv.cosine_schedule)``."""
+    A convention's cosine is ``COSINE_SCHEDULES[conv.cosine_schedule]``."""
     return get_drop_fraction_schedule(f"cosine_{arithmetic}")
 
 
@@ -356,16 +361,50 @@ class JaxprunerUpdateSchedule:
         return in_range and step % self.frequency == 0
 
 
-UPDATE_SCHEDULES = {
+UPDATE_SCHEDULES = rule_table("update_predicate", {
     "paper": PaperUpdateSchedule,
     "tf1": TF1UpdateSchedule,
     "tf2": TF2UpdateSchedule,
     "rigl_torch": RiglTorchUpdateSchedule,
     "jaxpruner": JaxprunerUpdateSchedule,
-}
+})
 
 
 def make_update_schedule(name: str, *, frequency: int, begin_step: int = 0, end_step: int | None = None):
     """A fresh update schedule of the kind registered under ``name`` (state starts anew for ``tf1``)."""
     schedule_class = UPDATE_SCHEDULES[check_choice("update schedule", name, UPDATE_SCHEDULES)]
     return schedule_class(frequency=frequency, begin_step=begin_step, end_step=end_step)
+
+
+# ------------------------------------------------------------------------------------------------------
+# step origins: which counter a training loop hands the update predicate and the drop-fraction schedule
+
+
+@dataclass(frozen=True)
+class StepOrigin:
+    """One value of ``Conventions.step_origin``: ``clock(iterations, weight_steps)`` is the counter the
+    predicate and the schedule read (``iterations``: batches consumed before this one; ``weight_steps``:
+    optimizer steps done); ``counts_weight_steps``: the run's length and the post-step predicate are
+    measured in weight steps (TF's ``global_step``), not in iterations."""
+
+    clock: Callable[[int, int], int]
+    counts_weight_steps: bool
+
+
+def _iterations_before(iterations: int, weight_steps: int) -> int:
+    return iterations
+
+
+def _iterations_after(iterations: int, weight_steps: int) -> int:
+    return iterations + 1
+
+
+def _global_step(iterations: int, weight_steps: int) -> int:
+    return weight_steps
+
+
+STEP_ORIGINS = rule_table("step_origin", {
+    "iterations_before": StepOrigin(_iterations_before, counts_weight_steps=False),  # paper, jaxpruner
+    "iterations_after": StepOrigin(_iterations_after, counts_weight_steps=False),  # rigl-torch: step += 1 first
+    "global_step": StepOrigin(_global_step, counts_weight_steps=True),  # tf1/tf2
+})

@@ -33,6 +33,7 @@ from rigl_ref.autograd import log_softmax, softmax_cross_entropy
 from rigl_ref.data import batches, batches_per_epoch, to_float32
 from rigl_ref.sparse import CSRWeight
 from rigl_ref.sparse_training.conventions import get_convention
+from rigl_ref.sparse_training.schedules import STEP_ORIGINS
 from rigl_ref.train.augment import random_shifts
 from rigl_ref.train.config import RunConfig
 from rigl_ref.train.methods import make_method
@@ -70,22 +71,18 @@ class Trainer:
     # ------------------------------------------------------------------ clocks
     def clock(self) -> int:
         """The counter the update predicate and the drop-fraction schedule read (``step_origin``)."""
-        origin = self.convention.step_origin
-        if origin == "iterations_before":
-            return self.iteration
-        if origin == "iterations_after":
-            return self.iteration + 1
-        return self.step  # global_step: already incremented when read after the weight step
+        return STEP_ORIGINS[self.convention.step_origin].clock(self.iteration, self.step)
 
     def predicate_clock(self) -> int:
         """The clock the coming iteration's update predicate will read: :meth:`clock` now when the update
         replaces the weight step; after the step (``global_step`` one further) when it follows it."""
-        after_step = not self.replaces and self.convention.step_origin == "global_step"
+        after_step = not self.replaces and STEP_ORIGINS[self.convention.step_origin].counts_weight_steps
         return self.clock() + after_step
 
     def progress(self) -> int:
         """Position on the run-length clock (T = ``self.total``)."""
-        return self.step if self.convention.step_origin == "global_step" else self.iteration
+        counts_steps = STEP_ORIGINS[self.convention.step_origin].counts_weight_steps
+        return self.step if counts_steps else self.iteration
 
     @property
     def done(self) -> bool:

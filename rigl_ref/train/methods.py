@@ -21,7 +21,7 @@ import numpy as np
 
 from rigl_ref.sparse_training.framework_options import gradient_feed
 from rigl_ref.sparse_training.registry import METHOD_REGISTRY
-from rigl_ref.sparse_training.schedules import get_drop_fraction_schedule, make_update_schedule
+from rigl_ref.sparse_training.schedules import COSINE_SCHEDULES, constant_drop_fraction, make_update_schedule
 from rigl_ref.sparse_training.updaters import CSRLayerState, RunOptions
 from rigl_ref.train.setup import SET_STREAM, stream
 
@@ -146,8 +146,7 @@ def make_method(config, convention, total: int, t_end: int, sparsities: dict):
     else:
         begin, end = 0, 1
         schedule = make_update_schedule(convention.update_predicate, frequency=config.update_interval, end_step=t_end)
-        key = "constant" if config.drop_schedule == "constant" else convention.cosine_schedule
-        decay = get_drop_fraction_schedule(key)
+        decay = _drop_fraction_schedule(config.drop_schedule, convention)
         alpha = config.drop_fraction
 
         def fraction(clock):
@@ -158,6 +157,12 @@ def make_method(config, convention, total: int, t_end: int, sparsities: dict):
         final_sparsities=tuple(s for s in sparsities.values() if s > 0.0), begin_step=begin, end_step=end,
     )
     return Scheduled(config.method, entry.updater.from_run(options), schedule, fraction, config.seed)
+
+
+def _drop_fraction_schedule(name: str, convention):
+    """``drop_schedule`` of the run config: "constant" (alpha at every update) or "cosine" (Algorithm 1's
+    f_decay in the convention's arithmetic, ``Conventions.cosine_schedule``)."""
+    return {"constant": constant_drop_fraction, "cosine": COSINE_SCHEDULES[convention.cosine_schedule]}[name]
 
 
 def _no_fraction(clock):

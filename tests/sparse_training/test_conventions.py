@@ -110,3 +110,57 @@ def test_every_field_and_choice_is_explained_in_the_docs():
             assert f"**`{f.name}`**" in text, f"docs/conventions.md has no paragraph on {f.name}"
         for choice in f.metadata.get("choices", {}):
             assert f"`{choice}`" in text, f"docs/conventions.md never names {f.name}={choice}"
+
+
+# --- dispatch tables: every field's rule is a named entry, no fallback ----------------------------------
+
+
+def test_rule_table_refuses_a_missing_or_unknown_choice():
+    from rigl_ref.sparse_training.conventions import rule_table
+
+    with pytest.raises(ValueError, match=r"Conventions.grown_weight must cover exactly"):
+        rule_table("grown_weight", {"grow_init": True})
+    with pytest.raises(ValueError, match=r"Conventions.grown_weight must cover exactly"):
+        rule_table("grown_weight", {"grow_init": True, "unchanged": False, "typo": True})
+    with pytest.raises(ValueError, match=r"no field 'no_such_field'"):
+        rule_table("no_such_field", {})
+
+
+def test_every_choice_field_dispatches_through_a_rule_table():
+    """Each choice field of Conventions is read through a table built by ``rule_table`` somewhere in the
+    package (a table missing a choice fails at import), so no branch falls through to an unnamed else."""
+    import ast
+    from dataclasses import fields
+    from pathlib import Path
+
+    import rigl_ref
+    from rigl_ref.sparse_training.conventions import Conventions
+
+    package = Path(rigl_ref.__file__).parent
+    tabled = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "rule_table" and node.args:
+                if isinstance(node.args[0], ast.Constant):
+                    tabled.add(node.args[0].value)
+    # slots_outside_mask shares weights_outside_mask's table (same choices, checked below).
+    choice_fields = {f.name for f in fields(Conventions) if "choices" in f.metadata} - {"slots_outside_mask"}
+    assert choice_fields <= tabled, sorted(choice_fields - tabled)
+    meta = {f.name: f.metadata for f in fields(Conventions)}
+    assert set(meta["slots_outside_mask"]["choices"]) == set(meta["weights_outside_mask"]["choices"])
+
+
+def test_no_convention_field_is_compared_to_a_string_literal():
+    """Convention values are looked up in tables, never compared (``conv.field == "..."``) in code."""
+    import re
+    from dataclasses import fields
+    from pathlib import Path
+
+    import rigl_ref
+    from rigl_ref.sparse_training.conventions import Conventions
+
+    names = "|".join(f.name for f in fields(Conventions) if "choices" in f.metadata)
+    pattern = re.compile(rf"\.({names})\s*[!=]=")
+    offenders = [f"{p.name}:{i}" for p in Path(rigl_ref.__file__).parent.rglob("*.py")
+                 for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not offenders, offenders
