@@ -28,9 +28,9 @@ dense layer (no ``CSRWeight``) has no mask key. The three layouts:
   tensor of ``w.shape`` per weight, ``None`` for a dense layer; it registers no buffer, so the key name
   follows ``torch.nn.utils.prune``'s ``weight_mask`` buffer). ``optimizer`` maps ``"<layer>.weight"`` /
   ``"<layer>.bias"`` to the slots under torch's names: ``momentum`` -> ``momentum_buffer`` (what
-  rigl-torch's ``reset_momentum`` masks), ``m`` -> ``exp_avg``, ``v`` -> ``exp_avg_sq``, plus Adam's
-  ``step`` (float32 scalar, as ``torch.optim.Adam`` keeps it). SGD's iteration count has no place in
-  torch's state and is left unchanged on import. Arrays are NumPy unless ``as_torch=True``; import takes
+  rigl-torch's ``reset_momentum`` masks), ``m`` -> ``exp_avg``, ``v`` -> ``exp_avg_sq``, plus ``step``
+  for every parameter (float32 scalar ``Optimizer.iterations``, as ``torch.optim.Adam`` keeps it; torch's
+  SGD ignores it; on import all must agree). Arrays are NumPy unless ``as_torch=True``; import takes
   either.
 * **flax** (:func:`to_flax` / :func:`from_flax`): ``{"params": {layer: {"kernel", "bias"}}, "masks":
   {layer: {"kernel": mask or None, "bias": None}}, "opt_state": ...}``, NumPy only. A linear ``kernel``
@@ -61,7 +61,6 @@ from typing import Mapping
 
 import numpy as np
 
-from rigl_ref.optim import Adam
 from rigl_ref.train.files import write_atomic
 
 TORCH_SLOTS = {"momentum": "momentum_buffer", "m": "exp_avg", "v": "exp_avg_sq"}
@@ -290,10 +289,9 @@ def _torch_names(entries, optimizer) -> dict[str, str]:
     return names
 
 
-def _torch_step_keys(entries, optimizer) -> list[str]:
-    if not isinstance(optimizer, Adam):
-        return []
-    return [f"optimizer/{e.layer}.{e.param}/step" for e in entries if e.role == "slot" and e.slot == "m"]
+def _torch_step_keys(model, optimizer) -> list[str]:
+    """One ``step`` per parameter (torch's Adam keeps it so; torch's SGD ignores it) when there is an optimizer."""
+    return [] if optimizer is None else [f"optimizer/{name}/step" for name in model.parameters()]
 
 
 def to_torch(model, optimizer=None, *, as_torch: bool = False) -> dict:
@@ -309,9 +307,9 @@ def to_torch(model, optimizer=None, *, as_torch: bool = False) -> dict:
             opt.setdefault(f"{e.layer}.{e.param}", {})[TORCH_SLOTS[e.slot]] = value
         else:
             state_dict[e.key] = value
-    if isinstance(optimizer, Adam):
-        for slots in opt.values():
-            slots["step"] = np.array(float(optimizer.iterations), dtype=np.float32)
+    if optimizer is not None:
+        for name in model.parameters():
+            opt.setdefault(name, {})["step"] = np.array(float(optimizer.iterations), dtype=np.float32)
     if as_torch:
         import torch
 
@@ -330,7 +328,7 @@ def from_torch(state: Mapping, model, optimizer=None, *, strict: bool = True, so
             flat[f"optimizer/{param}/{slot}"] = value
     entries = _schema(model, optimizer)
     names = _torch_names(entries, optimizer)
-    step_keys = _torch_step_keys(entries, optimizer)
+    step_keys = _torch_step_keys(model, optimizer)
     steps = {k: flat.pop(k) for k in step_keys if k in flat}
     checked = _checked(flat, [e for e in entries if e.role != "count"], source, names, _torch_permute)
     if step_keys:
@@ -340,7 +338,7 @@ def from_torch(state: Mapping, model, optimizer=None, *, strict: bool = True, so
         counts = [_checked({k: v}, [_Entry(COUNT_KEY, "", "", "count", (), np.dtype(np.int64))], source,
                            {COUNT_KEY: k}, _identity)[COUNT_KEY] for k, v in steps.items()]
         if len({int(c) for c in counts}) > 1:
-            raise ValueError(f"{source}: Adam 'step' differs between parameters ({sorted({int(c) for c in counts})}); "
+            raise ValueError(f"{source}: 'step' differs between parameters ({sorted({int(c) for c in counts})}); "
                              f"rigl_ref keeps one count")
         checked[COUNT_KEY] = counts[0]
     kept = [e for e in entries if e.role != "count" or COUNT_KEY in checked]
