@@ -1,6 +1,8 @@
-"""Layer 5: interop. Export and import a model's weights, masks and optimizer slots as a plain ``.npz``, a
-PyTorch ``state_dict`` layout (rigl-torch's masks) or a JAX/flax nested dict; no framework is imported
-here (torch only inside ``to_torch(as_torch=True)``). Layouts and axis permutations: ``docs/interop.md``."""
+"""Layer 5: export and import of a model's weights, masks and optimizer slots in other frameworks' layouts.
+
+The layouts are a plain ``.npz``, a PyTorch ``state_dict`` (masks as rigl-torch keeps them) and a JAX/flax
+nested dict. No framework is imported here: torch only inside ``to_torch(as_torch=True)``. Layouts and
+axis permutations: ``rigl_ref.interop.layout`` and ``docs/interop.md``."""
 
 from .layout import (
     from_arrays,
