@@ -416,3 +416,13 @@ def test_bad_flax_tree(mlp):
     tree["opt_state"]["trace"]["fc2"]["bias"][0] = np.inf
     with pytest.raises(ValueError, match=r"key 'opt_state/trace/fc2/bias': 1 NaN or infinite"):
         from_flax(tree, fresh.model, fresh.optimizer)
+
+
+def test_a_conv_kernel_in_torch_order_is_refused_by_the_flax_import():
+    mask = np.ones(LENET[1].framework_shape, bool)
+    model = Model("lenet5", LENET, {"conv2": mask}, 0)
+    tree = to_flax(model)
+    tree["params"]["conv2"]["kernel"] = to_torch(model)["state_dict"]["conv2.weight"]  # (out, in, kh, kw)
+    with pytest.raises(ValueError, match=re.escape("flax tree, key 'params/conv2/kernel': shape (16, 6, 5, 5), "
+                                                   "expected (5, 5, 6, 16)")):
+        from_flax(tree, Model("lenet5", LENET, {"conv2": mask}, 1))
