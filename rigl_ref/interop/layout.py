@@ -30,7 +30,7 @@ dense layer (no ``CSRWeight``) has no mask key. The three layouts:
   ``"<layer>.bias"`` to the slots under torch's names: ``momentum`` -> ``momentum_buffer`` (what
   rigl-torch's ``reset_momentum`` masks), ``m`` -> ``exp_avg``, ``v`` -> ``exp_avg_sq``, plus ``step``
   for every parameter (float32 scalar ``Optimizer.iterations``, as ``torch.optim.Adam`` keeps it; torch's
-  SGD ignores it; on import all must agree). Arrays are NumPy unless ``as_torch=True``; import takes
+  SGD ignores it; exact up to 2**24; on import all must agree). Arrays are NumPy unless ``as_torch=True``; import takes
   either.
 * **flax** (:func:`to_flax` / :func:`from_flax`): ``{"params": {layer: {"kernel", "bias"}}, "masks":
   {layer: {"kernel": mask or None, "bias": None}}, "opt_state": ...}``, NumPy only. A linear ``kernel``
@@ -129,6 +129,9 @@ def to_arrays(model, optimizer=None) -> dict[str, np.ndarray]:
         for slot in optimizer.slot_names if optimizer is not None else ():
             for param, values in (("weight", layer.parameters()["weight"].value), ("bias", layer.bias.value)):
                 stored = optimizer.slots(f"{name}.{param}").get(slot, np.zeros_like(values))
+                if stored.shape != values.shape:
+                    raise ValueError(f"optimizer slot {slot!r} of {name}.{param} has shape {stored.shape}, the "
+                                     f"parameter {values.shape}: remap the slots after every pattern rebuild")
                 if param == "weight" and mask2d is not None:
                     dense = np.zeros(mask2d.shape, dtype=stored.dtype)
                     dense[mask2d] = stored  # boolean indexing is row-major, the CSR entry order

@@ -353,6 +353,14 @@ def test_strict_false_accepts_a_new_count_and_drops_values_outside_the_mask(mlp,
         assert np.array_equal(weight, np.where(arrays[key], arrays[key.replace("_mask", "")], 0))
 
 
+def test_export_refuses_slots_that_were_not_remapped(mlp):
+    model, optimizer = _fresh(mlp).model, SGD(momentum=0.9)
+    name = next(iter(model.sparse_layers()))
+    optimizer.set_slots(f"{name}.weight", {"momentum": np.zeros(3, np.float32)})
+    with pytest.raises(ValueError, match=rf"optimizer slot 'momentum' of {name}.weight has shape \(3,\)"):
+        to_arrays(model, optimizer)
+
+
 def test_unreadable_or_missing_files(mlp, tmp_path):
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not a zip")
