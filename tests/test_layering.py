@@ -24,6 +24,7 @@ RANK = {
     "sparse_training": 4,
     "conformance": 5,
     "train": 5,
+    "interop": 5,
     "cli": 6,
     "__main__": 7,
 }
