@@ -115,7 +115,7 @@ LEAVES = dict(_parsers(build_parser()))
 
 # Subcommands whose vectors run to the end; the pools above keep them cheap. A subcommand not listed
 # here (e.g. one added later) is fuzzed through argparse only, until its costly values get pools.
-FULLY_FUZZED = {"train", "report", "data", "flops", "conformance"}
+FULLY_FUZZED = {"train", "report", "data", "flops", "conformance", "diff"}
 
 
 def _value(draw, dest: str, fresh: Path):

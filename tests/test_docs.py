@@ -34,6 +34,8 @@ DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 # (file, first line of the block) -> why it is not executed
 SKIPPED = {
+    ("docs/diff.md", "rigl-ref diff my_run.npz --convention paper      # exit 1, prints:"):
+        "shows the exit-1 report of the Python example above; tests/trace/test_diff.py checks these lines",
     ("README.md", "pip install . && rigl-ref train"):
         "installs the package and runs the whole test suite; .ci/run executes exactly these two lines",
     ("README.md", "$ python -m pytest                                   # the whole suite, `dev` hypothesis "

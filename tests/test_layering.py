@@ -23,6 +23,7 @@ RANK = {
     "data": 3,
     "sparse_training": 4,
     "conformance": 5,
+    "trace": 5,
     "train": 5,
     "interop": 5,
     "cli": 6,
