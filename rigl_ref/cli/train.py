@@ -74,6 +74,9 @@ def add_parser(subparsers) -> None:
                         help="set any configuration key (TOML value), e.g. --set grow_batches=2")
     parser.add_argument("--hidden", metavar="W1,W2", help="hidden widths for --model mlp")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-memory-check", action="store_true",
+                        help="start even if the up-front estimate of the peak memory exceeds what the machine "
+                        "has available (same as RIGL_REF_SKIP_MEMORY_CHECK=1)")
     for name, options in _FIELD_FLAGS.items():
         parser.add_argument("--" + name.replace("_", "-"), dest=name, **options)
     parser.set_defaults(run=run)
@@ -120,11 +123,12 @@ def run(args) -> int:
                 f"--resume continues a run with its own config.toml; drop {', '.join('--' + g for g in given) or '--set'}"
             )
         summary = resume_run(args.resume, progress=progress, out=sys.stdout,
-                             allow_config_change=args.allow_config_change)
+                             allow_config_change=args.allow_config_change, check_memory=not args.no_memory_check)
     else:
         if args.allow_config_change:
             raise ValueError("--allow-config-change applies to --resume DIR only")
         config = effective_config(args)
         run_dir = args.out or default_run_dir(config)
-        summary = start_run(config, run_dir, force=args.force, progress=progress, out=sys.stdout)
+        summary = start_run(config, run_dir, force=args.force, progress=progress, out=sys.stdout,
+                            check_memory=not args.no_memory_check)
     return 0 if summary is not None else 1

@@ -101,3 +101,13 @@ def rebuild_pattern(indptr, indices, keep, grown_rows, grown_cols):
     new_indptr = np.zeros(n_rows + 1, dtype=indptr.dtype)
     np.cumsum(np.bincount(rows, minlength=n_rows), out=new_indptr[1:])
     return new_indptr, cols.astype(indices.dtype), source[order]
+
+
+def floyd_sample(draws, n):
+    """Floyd's Algorithm F2 step by step with a Python set: for ``j = n - k + i`` insert ``draws[i]`` if
+    it is new, else ``j``; the sample sorted."""
+    k = len(draws)
+    chosen = set()
+    for i, t in enumerate(np.asarray(draws, dtype=np.int64).tolist()):
+        chosen.add(t if t not in chosen else n - k + i)
+    return np.sort(np.fromiter(chosen, dtype=np.int64, count=k))

@@ -31,7 +31,7 @@ import numpy as np
 from rigl_ref.autograd import Tensor, max_pool2d, relu
 from rigl_ref.nn.layers import Conv2d, Linear, glorot_limit
 from rigl_ref.nn.sparse_layers import SparseConv2d, SparseLinear
-from rigl_ref.sparse import CSRWeight
+from rigl_ref.sparse import CSRWeight, flat_to_pattern
 from rigl_ref.validate import as_generator, check_choice, check_positive_int
 
 MODEL_NAMES = ("lenet-300-100", "mlp-1000-1000", "lenet5", "mlp")
@@ -75,6 +75,16 @@ class LayerSpec:
         if self.kind == "linear":
             return mask
         return mask.transpose(3, 2, 0, 1).reshape(self.csr_shape)
+
+    def csr_pattern(self, flat) -> tuple[np.ndarray, np.ndarray]:
+        """CSR ``(indptr, indices)`` (int64) of the positions whose sorted row-major flat indices in the
+        framework layout are ``flat`` (``sparse_training.masks.random_active_indices``), in memory
+        O(len(flat)) (conv: each position mapped to ``(out, in*k*k)`` and re-sorted)."""
+        flat = np.asarray(flat, dtype=np.int64)
+        if self.kind == "conv" and flat.size:
+            kh, kw, c_in, out = np.unravel_index(flat, self.framework_shape)
+            flat = np.sort(out * self.csr_shape[1] + (c_in * self.kernel_size + kh) * self.kernel_size + kw)
+        return flat_to_pattern(flat, self.csr_shape)
 
     def glorot_limit(self) -> float:
         area = self.kernel_size**2
@@ -121,33 +131,47 @@ def architecture(model: str, *, input_shape, num_classes: int, hidden=(), width:
 
 
 def _make_layer(spec: LayerSpec, mask, rng: np.random.Generator, dtype, values=None, scale_by_density=False):
-    """A dense layer (``mask`` None) or a sparse one; ``values`` (CSR layout) replaces the random draw."""
+    """A dense layer (``mask`` None) or a sparse one; ``mask`` is a boolean array in the framework layout
+    or the 1-D sorted flat indices of its active positions (:meth:`LayerSpec.csr_pattern`); ``values``
+    (CSR layout) replaces the random draw."""
     if mask is None:
         if spec.kind == "linear":
             return Linear(spec.fan_in, spec.fan_out, rng, dtype=dtype)
         return Conv2d(spec.fan_in, spec.fan_out, spec.kernel_size, rng, dtype=dtype)
-    pattern = spec.to_csr_layout(mask).astype(bool)
-    rows, cols = np.nonzero(pattern)  # row-major: the CSR entry order
-    limit = spec.glorot_limit()
-    if scale_by_density and rows.size:
-        limit /= np.sqrt(rows.size / spec.size)
-    if values is None:
-        data = rng.uniform(-limit, limit, size=rows.size).astype(dtype)
+    if _is_flat_indices(mask):
+        indptr, indices = spec.csr_pattern(mask)
     else:
-        data = np.asarray(values, dtype=dtype).reshape(spec.csr_shape)[rows, cols]
-    indptr = np.zeros(spec.csr_shape[0] + 1, dtype=np.int32)
-    np.cumsum(np.bincount(rows, minlength=spec.csr_shape[0]), out=indptr[1:])
-    weight = CSRWeight(indptr, cols.astype(np.int32), data, spec.csr_shape)
+        rows, indices = np.nonzero(spec.to_csr_layout(mask).astype(bool))  # row-major: the CSR entry order
+        indptr = np.zeros(spec.csr_shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=spec.csr_shape[0]), out=indptr[1:])
+    nnz = indices.size
+    limit = spec.glorot_limit()
+    if scale_by_density and nnz:
+        limit /= np.sqrt(nnz / spec.size)
+    if values is None:
+        data = rng.uniform(-limit, limit, size=nnz).astype(dtype)
+    else:
+        rows = np.repeat(np.arange(spec.csr_shape[0]), np.diff(indptr))
+        data = np.asarray(values, dtype=dtype).reshape(spec.csr_shape)[rows, indices]
+    index_dtype = np.int32 if max(nnz, spec.csr_shape[1]) < 2**31 else np.int64
+    weight = CSRWeight(indptr.astype(index_dtype), indices.astype(index_dtype), data, spec.csr_shape)
     if spec.kind == "linear":
         return SparseLinear(spec.fan_in, spec.fan_out, weight)
     return SparseConv2d(spec.fan_in, spec.fan_out, spec.kernel_size, weight)
 
 
+def _is_flat_indices(mask) -> bool:
+    mask = np.asarray(mask)
+    return mask.ndim == 1 and mask.dtype.kind in "iu"
+
+
 class Model:
     """A network of dense and truly sparse layers built from specs and masks.
 
-    ``masks`` maps a layer name to a boolean mask in the framework layout (sparse layer) or ``None``
-    (dense layer); a missing name means dense. ``rng`` (seed or Generator) draws the initial weights.
+    ``masks`` maps a layer name to a boolean mask in the framework layout or to the sorted 1-D integer
+    flat indices of the active positions in that layout (sparse layer: the form that never builds a
+    dense array, ``sparse_training.masks.init_patterns``), or to ``None`` (dense layer); a missing name
+    means dense. Both forms of the same positions give the same layer from the same ``rng``. ``rng`` (seed or Generator) draws the initial weights.
     """
 
     def __init__(self, model: str, specs, masks: Mapping[str, np.ndarray | None], rng, *, dtype=np.float32,

@@ -36,6 +36,7 @@ from rigl_ref.sparse_training.conventions import get_convention
 from rigl_ref.sparse_training.schedules import STEP_ORIGINS
 from rigl_ref.train.augment import random_shifts
 from rigl_ref.train.config import RunConfig
+from rigl_ref.train.memory import check_memory as memory_check
 from rigl_ref.train.methods import make_method
 from rigl_ref.train.setup import build_model, make_lr, make_optimizer
 
@@ -49,7 +50,12 @@ class TrainingDiverged(ValueError):
 class Trainer:
     """All state of one run: model, optimizer, mask-update method and the counters."""
 
-    def __init__(self, config: RunConfig, dataset, *, on_update=None):
+    def __init__(self, config: RunConfig, dataset, *, on_update=None, check_memory: bool = True):
+        """``check_memory``: refuse a run whose estimated peak memory exceeds what the machine has,
+        before allocating anything (``rigl_ref.train.memory.check_memory``; also skipped by
+        ``RIGL_REF_SKIP_MEMORY_CHECK=1``)."""
+        if check_memory:
+            memory_check(config, dataset)
         self.config, self.dataset = config, dataset
         self.on_update = on_update  # called as on_update(step, layer_name, result) after each layer's update
         self.convention = get_convention(config.convention)

@@ -81,17 +81,20 @@ def _remove_all_or_none(paths: list[Path], run_dir: Path) -> None:
         raise type(error)(error.errno, error.strerror, str(error.filename)) from None
     shutil.rmtree(aside)
 
-def start_run(config: RunConfig, run_dir, *, force: bool = False, progress: bool = True, out=sys.stdout) -> dict:
-    """Train a new run in ``run_dir``; return the summary."""
+def start_run(config: RunConfig, run_dir, *, force: bool = False, progress: bool = True, out=sys.stdout,
+              check_memory: bool = True) -> dict:
+    """Train a new run in ``run_dir``; return the summary. ``check_memory=False`` skips the up-front
+    memory estimate (``rigl_ref.train.memory``)."""
     run_dir = Path(run_dir)
-    trainer = Trainer(config, load_data(config))  # fail on bad data or config before touching the directory
+    trainer = Trainer(config, load_data(config), check_memory=check_memory)  # fail on bad data or config before touching the directory
     _prepare_new_dir(run_dir, force)
     save_config(config, run_dir / "config.toml")
     print(f"# rigl-ref train -> {run_dir}\n# effective configuration:\n{config_to_toml(config)}", file=out)
     return _drive(trainer, run_dir, progress=progress, out=out, elapsed=0.0)
 
 
-def resume_run(run_dir, *, allow_config_change: bool = False, progress: bool = True, out=sys.stdout) -> dict:
+def resume_run(run_dir, *, allow_config_change: bool = False, progress: bool = True, out=sys.stdout,
+               check_memory: bool = True) -> dict:
     """Continue the run in ``run_dir`` from its checkpoint; the result equals an uninterrupted run's.
     A ``config.toml`` changed since the checkpoint is refused unless ``allow_config_change``."""
     run_dir = Path(run_dir)
@@ -102,7 +105,7 @@ def resume_run(run_dir, *, allow_config_change: bool = False, progress: bool = T
         raise ValueError(f"{str(run_dir)!r} has no checkpoint to resume from (no {RECORD})")
     arrays, meta = load_checkpoint(run_dir)
     changes = _config_changes(config, meta, run_dir, allow=allow_config_change)
-    trainer = Trainer(config, load_data(config))
+    trainer = Trainer(config, load_data(config), check_memory=check_memory)
     try:
         trainer.load_state(arrays, meta)
         elapsed = float(meta.get("elapsed", 0.0))

@@ -2,7 +2,8 @@
 
 Random streams (each a ``numpy.random.Generator`` derived from the run's ``seed``; nothing else is
 random): data order ``default_rng([seed, epoch])`` (``rigl_ref.data.batches``), masks
-``default_rng([seed, MASK_STREAM])``, initial weights ``default_rng([seed, WEIGHT_STREAM])``, SET's grow
+``default_rng([seed, MASK_STREAM])`` (``sparse_training.masks.init_patterns`` over the sparse layers only,
+in network order; dense layers draw nothing), initial weights ``default_rng([seed, WEIGHT_STREAM])``, SET's grow
 scores ``default_rng([seed, SET_STREAM, step, layer_index])`` (stateless, like TF1's step-seeded RNG, so
 a resumed run needs no RNG state). The stream ids are far above any epoch number.
 
@@ -21,7 +22,7 @@ from rigl_ref.data import batches, load_dataset
 from rigl_ref.nn.models import Model, architecture
 from rigl_ref.optim import SGD, Adam, AdamW, make_lr_schedule
 from rigl_ref.sparse_training.distributions import DISTRIBUTION_ALIASES, active_counts, layer_sparsities
-from rigl_ref.sparse_training.masks import init_masks
+from rigl_ref.sparse_training.masks import init_patterns
 from rigl_ref.sparse_training.updaters import SNIP
 from rigl_ref.train.config import RunConfig
 
@@ -92,14 +93,14 @@ def build_model(config: RunConfig, dataset):
     sparsities = target_sparsities(config, specs)
     sparse_names = [name for name, s in sparsities.items() if s > 0.0]
     if config.method == "pruning":  # start dense (CSR at density 1), prune towards the targets
-        masks = {name: np.ones(spec.framework_shape, bool) for spec in specs for name in [spec.name] if name in sparse_names}
+        masks = {spec.name: np.arange(spec.size, dtype=np.int64) for spec in specs if spec.name in sparse_names}
     elif config.method == "snip":
         dense = Model(config.model, specs, {}, stream(config.seed, WEIGHT_STREAM))
         return dense.sparsified(snip_masks(config, dataset, dense, sparsities, flatten)), sparsities
-    else:
-        drawn = init_masks([(s.name, s.framework_shape) for s in specs], sparsities, stream(config.seed, MASK_STREAM),
-                           config.convention)
-        masks = {name: drawn[name] for name in sparse_names}
+    else:  # the active positions of each sparse layer, drawn as sorted flat indices (never a dense mask)
+        masks = init_patterns([(s.name, s.framework_shape) for s in specs],
+                              {name: s if name in sparse_names else None for name, s in sparsities.items()},
+                              stream(config.seed, MASK_STREAM), config.convention)
     model = Model(config.model, specs, masks, stream(config.seed, WEIGHT_STREAM),
                   scale_by_density=config.init == "scaled")
     return model, sparsities

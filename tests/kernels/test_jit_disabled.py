@@ -12,7 +12,7 @@ from rigl_ref.kernels import csr
 
 SCRIPT = r"""
 import json, numpy as np
-from rigl_ref.kernels import csr, grow
+from rigl_ref.kernels import csr, grow, sample
 indptr = np.array([0, 2, 2, 3], np.int32); indices = np.array([0, 2, 1], np.int32)
 data = np.array([1.5, -2.0, 0.25], np.float32)
 XT = np.array([[1, 2], [3, -1], [0.5, 4]], np.float32); dYT = np.array([[1, 0], [-1, 2], [2, 2]], np.float32)
@@ -28,6 +28,7 @@ out = {
   "dense": csr.dense_weight_gradient(XT, dYT, np.float32(1)).tolist(),
   "grow": [a.tolist() for a in grow.grow_topk(XT, dYT, indptr, indices, 4, np.float32(1), 2, 2)],
   "grow_exhaustive": [a.tolist() for a in grow.exhaustive_grow_topk(XT, dYT, indptr, indices, 4, np.float32(1), 2, 2)],
+  "floyd": sample.floyd_sample(np.array([3, 3, 1, 4, 0]), 8).tolist(),
   "rebuild": [a.tolist() for a in csr.rebuild_pattern(indptr, indices, np.array([True, False, True]),
                                                      np.array([1, 2]), np.array([1, 0], np.int32))],
 }
@@ -47,4 +48,5 @@ def test_every_kernel_runs_without_jit_and_agrees_with_the_compiled_kernels():
     plain, compiled = _run(True), _run(False)
     assert plain == compiled
     assert plain["grow"] == plain["grow_exhaustive"]
+    assert plain["floyd"] == [0, 1, 3, 4, 6]  # draws 3 and 4 collide: j = 4 and j = 6 are taken instead
     assert np.allclose(plain["dense"], np.array([[1, 2], [3, -1], [0.5, 4]]) @ np.array([[1, 0], [-1, 2], [2, 2]]).T)

@@ -95,3 +95,34 @@ def test_density_scaled_initialisation_widens_the_limit_by_one_over_sqrt_density
     plain = Model("lenet-300-100", specs, {"fc1": mask}, 0).layers["fc1"].weight.data
     scaled = Model("lenet-300-100", specs, {"fc1": mask}, 0, scale_by_density=True).layers["fc1"].weight.data
     np.testing.assert_allclose(scaled, 2 * plain, rtol=1e-6)
+
+
+@settings(max_examples=20)
+@given(seed=st.integers(0, 2**16), density=st.floats(0.0, 1.0), model=st.sampled_from(["mlp", "lenet5"]),
+       scaled=st.booleans())
+def test_flat_indices_and_the_dense_mask_of_the_same_positions_give_the_same_model(seed, density, model, scaled):
+    """The CSR-native form (sorted flat indices in the framework layout) builds the very layers the
+    spec layer's dense mask does: same pattern, same initial values from the same seed."""
+    rng = np.random.default_rng(seed)
+    specs = architecture(model, input_shape=(28, 28), num_classes=10, hidden=[8] if model == "mlp" else ())
+    masks = {s.name: rng.random(s.framework_shape) < density for s in specs[:3]}
+    flat = {name: np.flatnonzero(mask) for name, mask in masks.items()}
+    dense_form = Model(model, specs, masks, seed, scale_by_density=scaled)
+    flat_form = Model(model, specs, flat, seed, scale_by_density=scaled)
+    for name, layer in dense_form.layers.items():
+        other = flat_form.layers[name]
+        assert type(layer) is type(other)
+        if name in dense_form.sparse_layers():
+            for field in ("indptr", "indices", "data"):
+                a, b = getattr(layer.weight, field), getattr(other.weight, field)
+                assert a.dtype == b.dtype and np.array_equal(a, b), (name, field)
+        else:
+            assert np.array_equal(layer.weight.value, other.weight.value)
+
+
+def test_flat_indices_must_be_sorted_and_in_range():
+    specs = architecture("lenet-300-100", input_shape=(28, 28), num_classes=10)
+    with pytest.raises(ValueError, match="flat must be strictly increasing"):
+        Model("lenet-300-100", specs, {"fc1": np.array([5, 3])}, 0)
+    with pytest.raises(ValueError, match="outside"):
+        Model("lenet-300-100", specs, {"fc1": np.array([784 * 300])}, 0)

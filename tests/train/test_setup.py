@@ -50,3 +50,34 @@ def test_small_dense_width_is_the_largest_within_the_sparse_budget(model, sparsi
         return sum(s.size for s in model_specs(config, DATA, width=w))
 
     assert weights(width) <= budget < weights(width + 1e-6)
+
+
+@pytest.mark.parametrize("model, distribution, method", [("mlp", "erk", "rigl"), ("lenet5", "erk", "set"),
+                                                         ("mlp", "uniform", "static")])
+def test_the_trainer_starts_from_the_spec_layers_dense_masks_of_the_same_seed(model, distribution, method):
+    """setup draws CSR patterns directly (never a dense mask); they are the positions of the spec layer's
+    ``init_masks`` from the mask stream of the same seed (dense layers masked as ``None``), and the
+    initial values those of a model built from the dense masks."""
+    import numpy as np
+
+    from rigl_ref.nn.models import Model
+    from rigl_ref.sparse_training.masks import init_masks
+    from rigl_ref.train.setup import MASK_STREAM, WEIGHT_STREAM, build_model, stream
+
+    config = RunConfig(dataset="synthetic", model=model, hidden=[24, 12] if model == "mlp" else [],
+                       distribution=distribution, method=method, sparsity=0.8, seed=3)
+    built, sparsities = build_model(config, DATA)
+    specs = model_specs(config, DATA)
+    masked = {name: s if s > 0 else None for name, s in sparsities.items()}
+    dense_masks = init_masks([(s.name, s.framework_shape) for s in specs], masked, stream(3, MASK_STREAM),
+                             config.convention)
+    reference = Model(model, specs, {n: m for n, m in dense_masks.items() if masked[n] is not None},
+                      stream(3, WEIGHT_STREAM), scale_by_density=True)
+    assert set(built.sparse_layers()) == {n for n, s in masked.items() if s is not None} != set()
+    for spec in specs:
+        layer = built.layers[spec.name]
+        if spec.name in built.sparse_layers():
+            assert np.array_equal(layer.weight.to_dense()[0], spec.to_csr_layout(dense_masks[spec.name]))
+            assert np.array_equal(layer.weight.data, reference.layers[spec.name].weight.data)
+        else:
+            assert np.array_equal(layer.weight.value, reference.layers[spec.name].weight.value)
