@@ -48,6 +48,9 @@ SKIPPED = {
         "an outline of registering a primitive whose forward and VJP functions the text describes",
     ("docs/sparse_substrate.md", "from rigl_ref.nn.sparse_layers import SparseLinear, SparseConv2d"):
         "signatures with annotations inside the calls (not Python)",
+    ("docs/sweeps.md", 'model = "mlp"'):
+        "the content of sweep.toml, which FILES_FOR_SHELL writes for the shell block after it "
+        "(test_the_sweep_file_shown_is_the_one_run checks they agree)",
     ("docs/sparse_substrate.md", "from rigl_ref.sparse_training.csr_update import csr_drop_grow"):
         "a signature with a bare `*` inside the call (not Python)",
 }
@@ -74,7 +77,11 @@ SETUP = {
 # Appended to shell commands that would start a full training run (minutes each).
 SHORTEN = ["--epochs", "1", "--dataset", "synthetic", "--no-progress"]
 SHELL_LANGUAGES = {"console", "shell", "sh", "bash"}
-FILES_FOR_SHELL = {"my.toml": 'method = "rigl"\nbatch_size = 64\n'}
+FILES_FOR_SHELL = {
+    "my.toml": 'method = "rigl"\nbatch_size = 64\n',
+    "sweep.toml": 'model = "mlp"\nhidden = [16]\nepochs = 1\nbatch_size = 500\nupdate_interval = 5\n'
+                  '[grid]\nmethod = ["rigl", "set"]\nseed = [0, 1]\n',
+}
 
 
 class Block:
@@ -242,3 +249,8 @@ def test_stated_output_parsing():
     assert stated_output("# 0.2431..., 1.2282...") == "0.2431..., 1.2282..."
     assert stated_output("# w.grad now holds dloss/dw") is None
     assert shown(np.array([[1, 0], [0, 1]], bool)) == "[[1 0], [0 1]]" and shown((0.5, 2)) == "0.5, 2"
+
+
+def test_the_sweep_file_shown_is_the_one_run():
+    shown = [b.code for b in ALL_BLOCKS if b.name == "docs/sweeps.md" and b.language == "toml"]
+    assert shown == [FILES_FOR_SHELL["sweep.toml"]]

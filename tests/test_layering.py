@@ -1,4 +1,4 @@
-"""Imports flow one way: kernels -> sparse -> autograd -> nn/optim/data -> sparse_training -> train -> cli.
+"""Imports flow one way: kernels -> sparse -> autograd -> nn/optim/data -> sparse_training -> train -> sweep -> cli.
 
 The test parses every module with ``ast`` and fails on an import of a higher layer. The top-level
 ``rigl_ref/__init__.py`` is the public facade and may re-export from any layer.
@@ -26,8 +26,9 @@ RANK = {
     "trace": 5,
     "train": 5,
     "interop": 5,
-    "cli": 6,
-    "__main__": 7,
+    "sweep": 6,
+    "cli": 7,
+    "__main__": 8,
 }
 
 

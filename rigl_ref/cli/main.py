@@ -19,7 +19,7 @@ import sys
 from rigl_ref._version import __version__
 
 # Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = ("train", "report", "data", "flops", "conformance", "diff")
+SUBCOMMANDS = ("train", "sweep", "report", "data", "flops", "conformance", "diff")
 
 
 class UserError(Exception):

@@ -160,15 +160,20 @@ def _coerce(key: str, value):
     return value
 
 
-def config_from_dict(values: dict, *, base: RunConfig | None = None, source: str = "config") -> RunConfig:
-    """``base`` (default: the defaults) with ``values`` applied; unknown keys raise ValueError naming them."""
+def coerce_values(values: dict, *, source: str = "config") -> dict:
+    """``values`` checked against the fields' types (ints become floats where floats are expected),
+    without validating them together; an unknown key or a wrong type raises ValueError naming the key."""
     unknown = sorted(set(values) - set(_FIELD_TYPES))
     if unknown:
         raise ValueError(
             f"unknown config key {unknown[0]!r} in {source}; known keys: {', '.join(sorted(_FIELD_TYPES))}"
         )
-    changes = {key: _coerce(key, value) for key, value in values.items()}
-    return dataclasses.replace(base or RunConfig(), **changes)
+    return {key: _coerce(key, value) for key, value in values.items()}
+
+
+def config_from_dict(values: dict, *, base: RunConfig | None = None, source: str = "config") -> RunConfig:
+    """``base`` (default: the defaults) with ``values`` applied; unknown keys raise ValueError naming them."""
+    return dataclasses.replace(base or RunConfig(), **coerce_values(values, source=source))
 
 
 def load_config(path) -> RunConfig:

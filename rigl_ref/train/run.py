@@ -81,22 +81,25 @@ def _remove_all_or_none(paths: list[Path], run_dir: Path) -> None:
         raise type(error)(error.errno, error.strerror, str(error.filename)) from None
     shutil.rmtree(aside)
 
+
 def start_run(config: RunConfig, run_dir, *, force: bool = False, progress: bool = True, out=sys.stdout,
-              check_memory: bool = True) -> dict:
+              check_memory: bool = True, on_checkpoint=None) -> dict:
     """Train a new run in ``run_dir``; return the summary. ``check_memory=False`` skips the up-front
-    memory estimate (``rigl_ref.train.memory``)."""
+    memory estimate (``rigl_ref.train.memory``); ``on_checkpoint(iteration)``, if given, is called after
+    each checkpoint is committed."""
     run_dir = Path(run_dir)
     trainer = Trainer(config, load_data(config), check_memory=check_memory)  # fail on bad data or config before touching the directory
     _prepare_new_dir(run_dir, force)
     save_config(config, run_dir / "config.toml")
     print(f"# rigl-ref train -> {run_dir}\n# effective configuration:\n{config_to_toml(config)}", file=out)
-    return _drive(trainer, run_dir, progress=progress, out=out, elapsed=0.0)
+    return _drive(trainer, run_dir, progress=progress, out=out, elapsed=0.0, on_checkpoint=on_checkpoint)
 
 
 def resume_run(run_dir, *, allow_config_change: bool = False, progress: bool = True, out=sys.stdout,
-               check_memory: bool = True) -> dict:
+               check_memory: bool = True, on_checkpoint=None) -> dict:
     """Continue the run in ``run_dir`` from its checkpoint; the result equals an uninterrupted run's.
-    A ``config.toml`` changed since the checkpoint is refused unless ``allow_config_change``."""
+    A ``config.toml`` changed since the checkpoint is refused unless ``allow_config_change``.
+    ``on_checkpoint`` as in :func:`start_run`."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run directory {str(run_dir)!r} does not exist")
@@ -121,7 +124,7 @@ def resume_run(run_dir, *, allow_config_change: bool = False, progress: bool = T
             log.write({"iteration": trainer.iteration, "step": trainer.step,
                        "epoch": round(trainer.iteration / trainer.per_epoch, 6), "config_change": changes})
         print(f"# configuration changed since the checkpoint (--allow-config-change): {_describe(changes)}", file=out)
-    return _drive(trainer, run_dir, progress=progress, out=out, elapsed=elapsed)
+    return _drive(trainer, run_dir, progress=progress, out=out, elapsed=elapsed, on_checkpoint=on_checkpoint)
 
 
 def _describe(changes: dict) -> str:
@@ -155,16 +158,18 @@ def _checkpoint(trainer: Trainer, run_dir: Path, elapsed: float) -> None:
     save_checkpoint(run_dir, arrays, meta, tag=trainer.iteration)
 
 
-def _drive(trainer: Trainer, run_dir: Path, *, progress: bool, out, elapsed: float) -> dict:
+def _drive(trainer: Trainer, run_dir: Path, *, progress: bool, out, elapsed: float, on_checkpoint=None) -> dict:
     """Train to the end with BLAS limited to ``blas_threads`` (one thread was 14x faster than two for the
     784x300 products on this shared 2-core machine, and a fixed thread count keeps sums reproducible).
     NumPy's overflow warnings are silenced: the loop checks every loss and stops with one message."""
     with threadpool_limits(limits=trainer.config.blas_threads or None, user_api="blas"), \
             np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return _train_to_end(trainer, run_dir, progress=progress, out=out, elapsed=elapsed)
+        return _train_to_end(trainer, run_dir, progress=progress, out=out, elapsed=elapsed,
+                             on_checkpoint=on_checkpoint)
 
 
-def _train_to_end(trainer: Trainer, run_dir: Path, *, progress: bool, out, elapsed: float) -> dict:
+def _train_to_end(trainer: Trainer, run_dir: Path, *, progress: bool, out, elapsed: float,
+                  on_checkpoint=None) -> dict:
     config = trainer.config
     started = time.perf_counter() - elapsed
     bar = tqdm(total=trainer.total, initial=trainer.progress(), disable=not progress, unit="step",
@@ -185,6 +190,8 @@ def _train_to_end(trainer: Trainer, run_dir: Path, *, progress: bool, out, elaps
                 log.write(record)
             if trainer.iteration % config.checkpoint_interval == 0 or trainer.done:
                 _checkpoint(trainer, run_dir, time.perf_counter() - started)
+                if on_checkpoint is not None:
+                    on_checkpoint(trainer.iteration)
             now = time.perf_counter()
             bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['train_accuracy']:.2f}",
                             drop=f"{record['drop_fraction']:.3f}",
