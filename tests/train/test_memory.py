@@ -82,6 +82,7 @@ def test_the_trainer_refuses_before_allocating_and_the_override_lets_it_through(
 
     monkeypatch.delenv(SKIP_ENV, raising=False)
     monkeypatch.setattr(memory, "available_bytes", lambda meminfo="/proc/meminfo": 1)  # a machine with no memory
+    monkeypatch.setattr(memory, "_current_rss", lambda: 0)  # and a process holding nothing (pytest's RSS would count)
     config = RunConfig(dataset="synthetic", model="mlp", hidden=[16], epochs=1)
     with pytest.raises(NotEnoughMemory):
         Trainer(config, DATA)
