@@ -24,6 +24,7 @@ RANK = {
     "sparse_training": 4,
     "conformance": 5,
     "trace": 5,
+    "oracle": 5,
     "train": 5,
     "interop": 5,
     "sweep": 6,

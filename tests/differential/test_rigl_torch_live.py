@@ -95,3 +95,44 @@ def test_the_paper_convention_departs_from_rigl_torch_only_where_a_field_says(ri
     report = diff_trace(tmp_path / "broken.npz", "rigl_torch")
     assert (report.first.update, report.first.layer) == (2, names[1])
     assert report.first.only_framework == (int(off),) and report.first.only_rigl_ref == (int(on),)
+
+
+def test_the_oracle_driven_by_rigl_torch_state_agrees_at_every_iteration(rigl_torch):
+    """rigl_ref.oracle.Oracle fed with rigl-torch's own weights and dense gradients, iteration by iteration:
+    the same iterations update (rigl-torch's post-increment step, ``step % ΔT == 0 and step < T_end``), the
+    same drop fraction, and after each update identical masks and weights (grown at 0, dropped zeroed)."""
+    import torch
+
+    from rigl_ref.oracle import Oracle
+
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Linear(12, 10), torch.nn.ReLU(), torch.nn.Linear(10, 4))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    steps, delta = 40, 4
+    scheduler = rigl_torch.RigLScheduler(model, optimizer, dense_allocation=0.4, T_end=30, delta=delta,
+                                         alpha=0.3, ignore_linear_layers=False, sparsity_distribution="uniform")
+    sparse = [i for i, s in enumerate(scheduler.S) if s > 0]
+    oracle = Oracle("rigl_torch", {f"w{i}": scheduler.backward_masks[i].numpy() for i in sparse},
+                    method="rigl", update_interval=delta, end_step=30, drop_fraction=0.3)
+    data, labels = torch.randn(steps, 16, 12), torch.randint(0, 4, (steps, 16))
+    updates = 0
+    for x, y in zip(data, labels):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        weights = {f"w{i}": scheduler.W[i].detach().numpy().copy() for i in sparse}
+        hooks = [scheduler.backward_hook_objects[i] for i in sparse]
+        grads = None if hooks[0].dense_grad is None else \
+            {f"w{i}": h.dense_grad.numpy().copy() for i, h in zip(sparse, hooks)}
+        expected_fraction = scheduler.alpha / 2 * (1 + np.cos(((scheduler.step + 1) * np.pi) / scheduler.T_end))
+        no_update = scheduler()
+        out = oracle.step(weights, grads)
+        assert out.updated == (not no_update) and out.skip_weight_step == out.updated
+        if out.updated:
+            updates += 1
+            assert out.drop_fraction == expected_fraction
+            for i in sparse:
+                assert np.array_equal(out.masks[f"w{i}"], scheduler.backward_masks[i].numpy())
+                assert np.array_equal(out.weights[f"w{i}"], scheduler.W[i].detach().numpy())
+        if no_update:
+            optimizer.step()
+    assert updates == len(range(delta, 30, delta))
