@@ -34,6 +34,8 @@ DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 # (file, first line of the block) -> why it is not executed
 SKIPPED = {
+    ("docs/performance.md", "python bench/scale.py --width 65536 --sparsity 0.999 --steps 8 --json bench/results/scale_65536.json"):
+        "benchmark runs of minutes and GiB of memory; tests/bench/test_bench_scale.py smokes the script",
     ("docs/diff.md", "rigl-ref diff my_run.npz --convention paper      # exit 1, prints:"):
         "shows the exit-1 report of the Python example above; tests/trace/test_diff.py checks these lines",
     ("README.md", "pip install . && rigl-ref train"):
