@@ -101,17 +101,17 @@ def _vector(array) -> str:
 
 
 def render() -> str:
-    lines = [BEGIN, "", "| field | preset -> changed value | mask, weights, grow scores, slot, f | differs in | "
-             "preset gives | changed gives |", "|---|---|---|---|---|---|"]
+    lines = [BEGIN, "", "| field | positions | preset -> changed value | mask, weights, grow scores, slot, f | "
+             "differs in | preset gives | changed gives |", "|---|---|---|---|---|---|---|"]
     index = {"mask": 0, "weights": 1, "slot": 2}
     for field in FIELDS:
         found = find_example(field)
         if found is None:
-            lines.append(f"| `{field}` | none found up to {MAX_SIZE} positions | | | | |")
+            lines.append(f"| `{field}` | > {MAX_SIZE} | none found | | | | |")
             continue
         name, value, (mask, weights, scores, fraction, slot), what, a, b = found
         inputs = f"{_vector(mask)}, {_vector(weights)}, {_vector(scores)}, {_vector(slot)}, {fraction:g}"
-        lines.append(f"| `{field}` | `{name}` -> `{value}` | {inputs} | {what} | {_vector(a[index[what]])} | "
+        lines.append(f"| `{field}` | {len(mask)} | `{name}` -> `{value}` | {inputs} | {what} | {_vector(a[index[what]])} | "
                      f"{_vector(b[index[what]])} |")
     lines += ["", END]
     return "\n".join(lines)
