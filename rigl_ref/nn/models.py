@@ -3,10 +3,12 @@
 A model is described first by its **layer specs** (:func:`architecture`): name, kind, fans and kernel
 size, from which the framework shape (dense ``(in, out)``, conv ``(kh, kw, c_in, c_out)``, the layouts the
 sparsity distributions read) and the CSR shape (dense ``(in, out)``, conv ``(out, in*kh*kw)``) follow.
-The training layer turns the specs into per-layer sparsities and random masks
+The training layer turns the specs into per-layer sparsities and random patterns
 (``rigl_ref.sparse_training.distributions`` / ``masks``) and then builds the model with :class:`Model`:
-a layer with a mask becomes a truly sparse layer (``SparseLinear``/``SparseConv2d`` over a ``CSRWeight``),
-a layer without one a dense ``Linear``/``Conv2d``. Biases are always dense.
+a layer with a mask (a dense boolean array, or the sorted flat indices of its active positions, which
+the trainer uses so that no dense W x W array is ever built) becomes a truly sparse layer
+(``SparseLinear``/``SparseConv2d`` over a ``CSRWeight``), a layer without one a dense ``Linear``/``Conv2d``.
+Biases are always dense.
 
 Initialisation: Glorot uniform over each layer's dense fans (TF/Keras default, what the official code
 does), biases zero. A sparse layer draws only its ``nnz`` active values, in CSR (row-major) order, from
