@@ -39,7 +39,7 @@ _FIELD_FLAGS = {
     "lr_schedule": _one_of("lr_schedule", "learning-rate schedule (default cosine)"),
     "optimizer": _one_of("optimizer", "optimizer (default sgd with Nesterov momentum 0.9)"),
     "momentum": dict(type=float, help="SGD momentum"),
-    "weight_decay": dict(type=float, help="L2 on active weights (not biases)"),
+    "weight_decay": dict(type=float, help="L2 on active weights (biases too with --set decay_biases=true)"),
     "seed": dict(type=int, help="seed of every random choice (data order, masks, weights)"),
     "update_interval": dict(type=int, metavar="DT", help="ΔT: steps between mask updates (default 100)"),
     "drop_fraction": dict(type=float, metavar="ALPHA", help="α: initial drop fraction (default 0.3)"),

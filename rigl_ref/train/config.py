@@ -40,10 +40,11 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 LAYER_RULES = ("sparse", "dense")
 DROP_SCHEDULES = ("constant", "cosine")
 INITS = ("glorot", "scaled")
+SGD_ARITHMETIC = ("separate", "fused")
 CHOICES = {
     "method": METHODS, "dataset": DATASET_NAMES, "distribution": DISTRIBUTIONS, "convention": PRESETS,
     "model": MODELS, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES, "drop_schedule": DROP_SCHEDULES,
-    "first_layer": LAYER_RULES, "last_layer": LAYER_RULES, "init": INITS,
+    "first_layer": LAYER_RULES, "last_layer": LAYER_RULES, "init": INITS, "sgd_arithmetic": SGD_ARITHMETIC,
 }
 """The string fields and the values each accepts."""
 
@@ -78,6 +79,8 @@ class RunConfig:
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 1e-4
+    decay_biases: bool = False  # L2 on biases too (torch.optim.SGD's weight_decay; TF1's drivers: kernels only)
+    sgd_arithmetic: str = "separate"  # "fused": round as torch.optim.SGD does (one FMA per add_(alpha=...))
     lr_schedule: str = "cosine"
     lr_milestones: list[float] = field(default_factory=lambda: [0.375, 0.475])  # "step": fractions of the run
     lr_gamma: float = 0.1  # "step": factor at each milestone
@@ -117,6 +120,9 @@ class RunConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if self.sgd_arithmetic == "fused" and self.optimizer != "sgd":
+            raise ValueError(f"sgd_arithmetic 'fused' applies to optimizer 'sgd', not {self.optimizer!r} "
+                             f"(set sgd_arithmetic = \"separate\")")
         if not self.momentum < 1:
             raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
         if self.model == "mlp" and not self.hidden:

@@ -20,7 +20,7 @@ import numpy as np
 from rigl_ref.autograd import softmax_cross_entropy
 from rigl_ref.data import batches, load_dataset
 from rigl_ref.nn.models import Model, architecture
-from rigl_ref.optim import SGD, Adam, AdamW, make_lr_schedule
+from rigl_ref.optim import SGD, Adam, AdamW, is_decayed, make_lr_schedule
 from rigl_ref.sparse_training.distributions import DISTRIBUTION_ALIASES, active_counts, layer_sparsities
 from rigl_ref.sparse_training.masks import init_patterns
 from rigl_ref.sparse_training.updaters import SNIP
@@ -129,11 +129,19 @@ def snip_masks(config: RunConfig, dataset, dense: Model, sparsities, flatten: bo
 
 
 def make_optimizer(config: RunConfig):
+    """The run's optimizer; weight decay reaches biases only with ``decay_biases`` (torch's default: every
+    parameter; the official TF1 drivers: kernels only, ``rigl_ref.optim.is_decayed``)."""
+    decay_filter = _decay_everything if config.decay_biases else is_decayed
     if config.optimizer == "sgd":
         nesterov = config.nesterov and config.momentum > 0
-        return SGD(momentum=config.momentum, nesterov=nesterov, weight_decay=config.weight_decay)
+        return SGD(momentum=config.momentum, nesterov=nesterov, weight_decay=config.weight_decay,
+                   decay_filter=decay_filter, arithmetic=config.sgd_arithmetic)
     kind = Adam if config.optimizer == "adam" else AdamW
-    return kind(weight_decay=config.weight_decay)
+    return kind(weight_decay=config.weight_decay, decay_filter=decay_filter)
+
+
+def _decay_everything(name: str) -> bool:
+    return True
 
 
 def make_lr(config: RunConfig, total_steps: int):

@@ -81,3 +81,23 @@ def test_the_trainer_starts_from_the_spec_layers_dense_masks_of_the_same_seed(mo
             assert np.array_equal(layer.weight.data, reference.layers[spec.name].weight.data)
         else:
             assert np.array_equal(layer.weight.value, reference.layers[spec.name].weight.value)
+
+
+@pytest.mark.parametrize("decay_biases, bias_decays", [(False, False), (True, True)])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_decay_biases_reaches_the_optimizer(decay_biases, bias_decays, optimizer):
+    from rigl_ref.train.setup import make_optimizer
+
+    opt = make_optimizer(RunConfig(optimizer=optimizer, decay_biases=decay_biases))
+    assert opt.decay_filter("fc1.bias") is bias_decays and opt.decay_filter("fc1.weight") is True
+
+
+def test_sgd_arithmetic_reaches_the_optimizer_and_is_sgd_only():
+    from rigl_ref.train.setup import make_optimizer
+
+    assert make_optimizer(RunConfig(sgd_arithmetic="fused")).arithmetic == "fused"
+    assert make_optimizer(RunConfig()).arithmetic == "separate"
+    with pytest.raises(ValueError, match="sgd_arithmetic 'fused' applies to optimizer 'sgd'"):
+        RunConfig(optimizer="adam", sgd_arithmetic="fused")
+    with pytest.raises(ValueError, match="unknown sgd_arithmetic 'exact'"):
+        RunConfig(sgd_arithmetic="exact")
