@@ -25,7 +25,8 @@ DOC = ROOT / "docs" / "conventions.md"
 BEGIN = "<!-- BEGIN gen_convention_examples.py -->"
 END = "<!-- END gen_convention_examples.py -->"
 FIELDS = ("drop_count_rule", "grow_count_rule", "drop_score", "drop_ranking", "grow_candidates",
-          "grown_weight", "reset_scope", "reset_slots_of_new", "weights_outside_mask", "slots_outside_mask")
+          "grown_weight", "reset_scope", "reset_slots_of_new", "weights_outside_mask", "slots_outside_mask",
+          "masked_slots", "zero_fraction_update")
 FRACTIONS = (0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1.0)
 MAX_SIZE, TRIES = 12, 400
 
@@ -34,10 +35,10 @@ def _update(convention, case):
     from rigl_ref import drop_grow
     from rigl_ref.sparse_training.drop_grow import score_drop
 
-    mask, weights, scores, fraction, slot = case
+    mask, weights, scores, fraction, slot, slot_name = case
     try:
         result = drop_grow(mask, weights, score_drop(mask, weights, convention), scores, fraction,
-                           convention=convention, slots=(slot,))
+                           convention=convention, slots=(slot,), slot_names=(slot_name,))
     except (ValueError, NotImplementedError) as error:
         return ("error", str(error))
     return (result.mask, result.weights, result.slots[0])
@@ -54,9 +55,11 @@ def _differs(a, b) -> str | None:
 
 # grow_candidates' rules differ only when a score lift is absorbed by the float: search it with large scores.
 SCORE_SCALE = {"grow_candidates": 256.0}
+# the example's slot is SGD momentum, except for masked_slots, whose rules differ on Adam's first moment.
+SLOT_NAME = {"masked_slots": "exp_avg"}
 
 
-def _cases(size: int, rng, scale: float = 1.0):
+def _cases(size: int, rng, scale: float = 1.0, slot_name: str = "momentum"):
     for _ in range(TRIES):
         mask = rng.random(size) < 0.5
         if not mask.any():
@@ -64,7 +67,7 @@ def _cases(size: int, rng, scale: float = 1.0):
         weights = rng.integers(-2, 3, size).astype(np.float32)
         scores = rng.integers(0, 3, size).astype(np.float32) * np.float32(scale)
         slot = rng.integers(1, 3, size).astype(np.float32)  # a framework's slot may be non-zero anywhere
-        yield mask, weights, scores, float(rng.choice(FRACTIONS)), slot
+        yield mask, weights, scores, float(rng.choice(FRACTIONS)), slot, slot_name
 
 
 def _pairs(field: str):
@@ -83,7 +86,7 @@ def find_example(field: str):
 
     for size in range(1, MAX_SIZE + 1):
         rng = np.random.default_rng([size, sum(map(ord, field))])
-        for case in _cases(size, rng, SCORE_SCALE.get(field, 1.0)):
+        for case in _cases(size, rng, SCORE_SCALE.get(field, 1.0), SLOT_NAME.get(field, "momentum")):
             for name, value in _pairs(field):
                 base = PRESETS[name]
                 variant = dataclasses.replace(base, name=f"{name}+{field}", **{field: value})
@@ -109,8 +112,9 @@ def render() -> str:
         if found is None:
             lines.append(f"| `{field}` | > {MAX_SIZE} | none found | | | | |")
             continue
-        name, value, (mask, weights, scores, fraction, slot), what, a, b = found
-        inputs = f"{_vector(mask)}, {_vector(weights)}, {_vector(scores)}, {_vector(slot)}, {fraction:g}"
+        name, value, (mask, weights, scores, fraction, slot, slot_name), what, a, b = found
+        named = "" if slot_name == "momentum" else f" (`{slot_name}`)"
+        inputs = f"{_vector(mask)}, {_vector(weights)}, {_vector(scores)}, {_vector(slot)}{named}, {fraction:g}"
         lines.append(f"| `{field}` | {len(mask)} | `{name}` -> `{value}` | {inputs} | {what} | {_vector(a[index[what]])} | "
                      f"{_vector(b[index[what]])} |")
     lines += ["", END]

@@ -11,7 +11,8 @@ what rigl_ref would do with it, with the convention's update timing.
             ...your optimizer step...
 
 ``masks``, ``weights``, ``dense_grads`` and ``slots`` (a tuple of optimizer-state arrays per layer, e.g.
-``(momentum,)``) are dicts keyed by layer name, each array in the framework's own layout (ties are broken
+``(momentum,)``, named in that order by ``slot_names``, e.g. ``("exp_avg", "exp_avg_sq")``, which
+``Conventions.masked_slots`` reads) are dicts keyed by layer name, each array in the framework's own layout (ties are broken
 by the lower flat index of that layout, docs/conventions.md "Ties"). The oracle keeps the masks and its
 counters; the update itself is the spec layer (``rigl_ref.sparse_training.updaters`` on dense
 ``LayerState``s, executor ``drop_grow``).
@@ -65,7 +66,7 @@ class Oracle:
 
     def __init__(self, convention=DEFAULT_CONVENTION, masks=None, *, method: str = "rigl", update_interval: int = 100,
                  end_step: int, drop_fraction: float = 0.3, drop_schedule: str = "cosine", grow_batches: int = 1,
-                 snfs_decay: float = 0.9, seed: int = 0):
+                 snfs_decay: float = 0.9, seed: int = 0, slot_names: tuple | None = None):
         self.convention = get_convention(convention)
         if not masks:
             raise ValueError("masks must map at least one layer name to its boolean mask")
@@ -87,6 +88,7 @@ class Oracle:
                                              end_step=self.end_step)
         self.replaces = self.convention.replaces_weight_step(method)
         self.seed = int(seed)
+        self.slot_names = None if slot_names is None else tuple(slot_names)  # Conventions.masked_slots reads them
         self.iterations = 0  # iterations (batches) done
         self.weight_steps = 0  # optimizer steps done (t)
 
@@ -116,7 +118,8 @@ class Oracle:
         updated = self.schedule.is_update(clock)
         results = {}
         if updated:
-            layers = [LayerState(self.masks[n], np.asarray(weights[n]), tuple(slots[n])) for n in names]
+            layers = [LayerState(self.masks[n], np.asarray(weights[n]), tuple(slots[n]), self.slot_names)
+                      for n in names]
             rngs = [np.random.default_rng([self.seed, clock, index]) for index in range(len(names))]
             for name, result in zip(names, self.updater.update(layers, step=clock, drop_fraction=fraction, rng=rngs)):
                 results[name] = result

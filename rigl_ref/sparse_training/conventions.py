@@ -51,8 +51,8 @@ class Conventions:
     ``grow_count_rule``), which ones (``drop_score``, ``drop_ranking``,
     ``grow_candidates``), what happens to their values and optimizer state (``grown_weight``,
     ``reinit_when_same``, ``reset_scope``, ``reset_slots_of_new``, ``weights_outside_mask``,
-    ``slots_outside_mask``), and when updates run (``update_predicate``, ``step_origin``,
-    ``update_replaces_weight_step``, ``cosine_schedule``).
+    ``slots_outside_mask``, ``masked_slots``), and when updates run (``zero_fraction_update``,
+    ``update_predicate``, ``step_origin``, ``update_replaces_weight_step``, ``cosine_schedule``).
     """
 
     name: str = field(default="custom", metadata={"doc": "Label of the record (a preset name or yours)."})
@@ -174,6 +174,29 @@ class Conventions:
             "paper's truly sparse view a dropped connection and its state cease to exist).",
         },
     )
+    masked_slots: str = _choice(
+        "every_slot",
+        "Which optimizer slots the slot rules (reset_slots_of_new, slots_outside_mask) act on.",
+        {
+            "every_slot": "paper/tf1/tf2/jaxpruner: every slot of the optimizer (tf1 reset_momentum loops over "
+            "get_slot_names(); jaxpruner restart_inner_state maps over the whole inner state).",
+            "sgd_momentum_only": "rigl_torch: only SGD's momentum (RigLScheduler.reset_momentum: "
+            "`if 'momentum_buffer' in param_state: buf *= mask`); Adam's exp_avg / exp_avg_sq keep their "
+            "values at dropped and regrown positions. Slots are named by drop_grow's slot_names "
+            "(\"momentum\" or \"momentum_buffer\" is SGD's); unnamed slots count as SGD momentum.",
+        },
+    )
+    zero_fraction_update: str = _choice(
+        "runs",
+        "What an update with drop fraction 0 does.",
+        {
+            "runs": "paper/tf1/rigl_torch/jaxpruner: the update runs with k = 0, so the kept set is re-ranked "
+            "(under drop_ranking=\"all_positions\" an inactive position can still take an active zero "
+            "weight's place).",
+            "skipped": "tf2: nothing happens (rigl_tf2 UpdateSchedule.update: "
+            "tf.cond(self.last_drop_fraction > 0., true_fn, lambda: None)).",
+        },
+    )
     update_predicate: str = _choice(
         "paper",
         "The update-step predicate: a key of schedules.UPDATE_SCHEDULES.",
@@ -284,6 +307,7 @@ PRESETS: dict[str, Conventions] = {
         name="tf2",
         weights_outside_mask="zeroed",
         update_predicate="tf2",
+        zero_fraction_update="skipped",
         update_replaces_weight_step=frozenset(),
         cosine_schedule="cosine_float32",
     ),
@@ -295,6 +319,7 @@ PRESETS: dict[str, Conventions] = {
         grow_candidates="not_kept_lifted_below_min",
         reset_slots_of_new=False,
         slots_outside_mask="zeroed",
+        masked_slots="sgd_momentum_only",
         update_predicate="rigl_torch",
         step_origin="iterations_after",
     ),

@@ -60,7 +60,9 @@ from rigl_ref.sparse_training.drop_grow import (
     drop_count,
     grow_count,
     lift_separation_error,
+    masked_slots,
     resolve_reinit_when_same,
+    skips_update,
 )
 from rigl_ref.validate import check_finite
 
@@ -84,6 +86,7 @@ def csr_drop_grow(
     grow_init: InitValue = 0.0,
     slots=(),
     slot_init: InitValue = 0.0,
+    slot_names=None,
 ) -> DropGrowResult:
     """One drop/grow update of one CSR layer, equal to ``rigl_ref.drop_grow`` on the dense equivalents.
 
@@ -99,6 +102,9 @@ def csr_drop_grow(
             each) instead of a dense array, e.g. TF1 RigL's slots
             ``lambda flat: growth.gradient_at(flat, growth_scale) * np.float32(initial_acc_scale)``.
         slots: optimizer state arrays aligned with ``weight.data``.
+        slot_names: as for ``drop_grow``. A slot the convention leaves unmasked (``masked_slots``: Adam's
+            moments under rigl_torch) would keep values at dropped positions, which a CSR layer does not
+            store: refused with ValueError.
     """
     conv = get_convention(convention)
     if (growth is None) == (grow_scores is None):
@@ -108,6 +114,7 @@ def csr_drop_grow(
         if s.shape != weight.data.shape:
             raise ValueError(f"slots[{i}] has shape {s.shape}; arrays aligned with data need {weight.data.shape}")
         check_finite(f"slots[{i}]", s)
+    _check_slots_masked(conv, slot_names, len(slots))
     for name, value in (("grow_init", grow_init), ("slot_init", slot_init)):
         if not callable(value) and (np.ndim(value) != 0 or not np.isfinite(value)):
             raise ValueError(f"{name} must be a finite scalar or a function of the flat positions, got {value!r}")
@@ -117,6 +124,8 @@ def csr_drop_grow(
     old_flat = weight.active_flat_indices()
     n_active, size = weight.nnz, weight.size
     k = drop_count(n_active, drop_fraction, conv, size=size)
+    if skips_update(conv, drop_fraction):
+        return csr_no_change(weight, slots)
     n_grow = grow_count(n_active, drop_fraction, conv, size=size)
     kept_entries, kept_inactive = _KEPT_SETS[conv.drop_ranking](weight, old_flat, n_active - k)
     kept_flat = _union(old_flat[kept_entries], kept_inactive)
@@ -129,6 +138,26 @@ def csr_drop_grow(
     _check_outside_values(conv, kept_inactive)
     return _write(weight, old_flat, kept_entries, kept_flat, grown_flat, slots, conv,
                   reinit_when_same, grow_init, slot_init, n_drop=int(n_active - kept_entries.sum()), k=k)
+
+
+def csr_no_change(weight: CSRWeight, slots: tuple) -> DropGrowResult:
+    """The result of a CSR update that moves nothing (copies, so callers may write into them)."""
+    nothing = np.zeros(0, np.int64)
+    return DropGrowResult(mask=None, weights=weight.copy(), slots=tuple(np.array(s, copy=True) for s in slots),
+                          dropped=nothing, grown=nothing, regrown=nothing, reinitialized=nothing, n_drop=0, k=0)
+
+
+def _check_slots_masked(conv, slot_names, n_slots: int) -> None:
+    """Refuse slots that the convention keeps at dropped positions (``masked_slots``): a CSR layer holds
+    optimizer state for active connections only."""
+    for index, masked in enumerate(masked_slots(conv, slot_names, n_slots)):
+        if not masked:
+            raise ValueError(
+                f"convention {conv.name!r} (masked_slots={conv.masked_slots!r}) keeps optimizer slot "
+                f"{slot_names[index]!r} at dropped connections, but a CSR layer stores slots of active "
+                f"connections only: use SGD momentum, or the dense spec layer (drop_grow(..., slot_names=...), "
+                f"rigl_ref.Oracle)"
+            )
 
 
 def _check_outside_values(conv, kept_inactive: np.ndarray) -> None:

@@ -347,6 +347,7 @@ def drop_grow(
     grow_init=0.0,
     slots=(),
     slot_init=0.0,
+    slot_names=None,
 ) -> DropGrowResult:
     """One drop/grow update of one layer (Algorithm 1, lines "drop" and "grow").
 
@@ -364,6 +365,8 @@ def drop_grow(
         slots: optimizer state arrays aligned with ``weights`` (momentum, Adam moments...).
         slot_init: value written to the slots of new connections when the convention resets them: a
             scalar, or an array (TF1 RigL writes ``masked_grad * initial_acc_scale``).
+        slot_names: one name per slot (e.g. ``("m", "v")`` for Adam, ``("momentum",)`` for SGD), read by
+            ``Conventions.masked_slots``; None: every slot counts as SGD momentum.
 
     Returns:
         A :class:`DropGrowResult`; the inputs are not modified.
@@ -385,17 +388,19 @@ def drop_grow(
     slot_init = _check_init("slot_init", slot_init, old)
     n_active, size = int(old.sum()), old.size
     k = drop_count(n_active, drop_fraction, conv, size=size)
+    if skips_update(conv, drop_fraction):
+        return no_change(old, weights, slots)
     step = drop_set(old, drop_scores, k, conv)
     new = grow_set(old, step.kept, grow_scores, grow_count(n_active, drop_fraction, conv, size=size), conv)
     return write_update(
         old, step, new, weights, slots, conv,
-        reinit_when_same=reinit_when_same, grow_init=grow_init, slot_init=slot_init, k=k,
+        reinit_when_same=reinit_when_same, grow_init=grow_init, slot_init=slot_init, k=k, slot_names=slot_names,
     )
 
 
 def write_update(
     old, step: DropStep, new, weights, slots, convention, *, reinit_when_same=None, grow_init=0.0, slot_init=0.0,
-    k: int | None = None,
+    k: int | None = None, slot_names=None,
 ) -> DropGrowResult:
     """theta_l <- new: write weights and optimizer slots for chosen sets, per the convention.
 
@@ -413,8 +418,11 @@ def write_update(
         mask=new,
         weights=_written(weights, new, reinitialized, grow_init, reset=WRITES_GROWN_WEIGHT[conv.grown_weight],
                          zero_outside=ZEROES_OUTSIDE_MASK[conv.weights_outside_mask]),
-        slots=tuple(_written(slot, new, reinitialized, slot_init, reset=conv.reset_slots_of_new,
-                             zero_outside=ZEROES_OUTSIDE_MASK[conv.slots_outside_mask]) for slot in slots),
+        slots=tuple(
+            _written(slot, new, reinitialized, slot_init, reset=conv.reset_slots_of_new,
+                     zero_outside=ZEROES_OUTSIDE_MASK[conv.slots_outside_mask]) if masked else slot.copy()
+            for slot, masked in zip(slots, masked_slots(conv, slot_names, len(slots)))
+        ),
         dropped=old & ~new,
         grown=new & ~old,
         regrown=picked & old,
@@ -433,6 +441,39 @@ NEW_CONNECTIONS_INCLUDE_KEPT_INACTIVE = rule_table(
 WRITES_GROWN_WEIGHT = rule_table("grown_weight", {"grow_init": True, "unchanged": False})
 #: weights_outside_mask / slots_outside_mask: whether inactive positions are set to 0.
 ZEROES_OUTSIDE_MASK = rule_table("weights_outside_mask", {"zeroed": True, "kept": False})
+
+
+#: Conventions.zero_fraction_update: whether an update at drop fraction 0 is skipped.
+SKIPS_AT_ZERO_FRACTION = rule_table("zero_fraction_update", {"runs": False, "skipped": True})
+
+
+def skips_update(convention, drop_fraction: float) -> bool:
+    """Whether the convention skips this update altogether (tf2 at drop fraction 0)."""
+    return SKIPS_AT_ZERO_FRACTION[get_convention(convention).zero_fraction_update] and float(drop_fraction) <= 0.0
+
+
+def no_change(mask: np.ndarray, weights: np.ndarray, slots: tuple) -> DropGrowResult:
+    """The result of a dense update that moves nothing (copies, so callers may write into them)."""
+    nothing = np.zeros_like(mask, dtype=bool)
+    return DropGrowResult(mask=mask.copy(), weights=np.array(weights, copy=True),
+                          slots=tuple(np.array(s, copy=True) for s in slots), dropped=nothing,
+                          grown=nothing.copy(), regrown=nothing.copy(), reinitialized=nothing.copy(), n_drop=0, k=0)
+
+
+#: Conventions.masked_slots: whether a slot of this name follows the slot rules (None: an unnamed slot).
+SGD_MOMENTUM_SLOT_NAMES = ("momentum", "momentum_buffer")
+SLOT_IS_MASKED = rule_table("masked_slots", {
+    "every_slot": lambda name: True,
+    "sgd_momentum_only": lambda name: name is None or name in SGD_MOMENTUM_SLOT_NAMES,
+})
+
+
+def masked_slots(convention, slot_names, n_slots: int) -> list[bool]:
+    """Per slot, whether the convention's slot rules act on it (``Conventions.masked_slots``)."""
+    names = (None,) * n_slots if slot_names is None else tuple(slot_names)
+    if len(names) != n_slots:
+        raise ValueError(f"slot_names names {len(names)} slot(s) {list(names)}, but {n_slots} slot(s) were given")
+    return [SLOT_IS_MASKED[get_convention(convention).masked_slots](name) for name in names]
 
 
 def _written(values, new, reinitialized, init, *, reset: bool, zero_outside: bool) -> np.ndarray:

@@ -19,13 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from rigl_ref.sparse import CSRWeight, GrowthInputs, rebuild
-from rigl_ref.sparse_training.csr_update import csr_drop_grow
+from rigl_ref.sparse_training.csr_update import csr_drop_grow, csr_no_change
 from rigl_ref.sparse_training.drop_grow import (
     DropGrowResult,
     check_aligned,
     check_mask,
     drop_grow,
     drop_set,
+    no_change,
     score_drop,
     top_k,
     write_update,
@@ -37,11 +38,13 @@ from rigl_ref.validate import check_finite
 @dataclass(frozen=True)
 class LayerState:
     """One dense-mask layer: a 0/1 ``mask`` (stored as bool), ``weights`` of the same shape, and the
-    optimizer ``slots`` aligned with the weights."""
+    optimizer ``slots`` aligned with the weights (``slot_names``: one name each, or None, as for
+    ``drop_grow``)."""
 
     mask: np.ndarray
     weights: np.ndarray
     slots: tuple = ()
+    slot_names: tuple | None = None
 
     def __post_init__(self) -> None:
         mask = check_mask(self.mask)
@@ -68,10 +71,12 @@ class LayerState:
 
 @dataclass(frozen=True)
 class CSRLayerState:
-    """One truly sparse layer: its ``weight`` and the optimizer ``slots`` aligned with ``weight.data``."""
+    """One truly sparse layer: its ``weight`` and the optimizer ``slots`` aligned with ``weight.data``
+    (``slot_names`` as for :class:`LayerState`)."""
 
     weight: CSRWeight
     slots: tuple = ()
+    slot_names: tuple | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.weight, CSRWeight):
@@ -127,7 +132,7 @@ def execute(layer, drop_fraction: float, grow_score, convention, *, reinit_when_
         return drop_grow(
             layer.mask, layer.weights, score_drop(layer.mask, layer.weights, convention), scores, drop_fraction,
             convention=convention, reinit_when_same=reinit_when_same, slots=layer.slots,
-            grow_init=init.weight_values(grad), slot_init=init.slot_values(grad),
+            grow_init=init.weight_values(grad), slot_init=init.slot_values(grad), slot_names=layer.slot_names,
         )
     if init.needs_gradient:
         grow_init = lambda flat: np.asarray(init.weight_values(gradient_values_at(gradient, flat)))  # noqa: E731
@@ -136,7 +141,8 @@ def execute(layer, drop_fraction: float, grow_score, convention, *, reinit_when_
         grow_init, slot_init = init.weight_values(None), init.slot_values(None)
     source = {"growth": grow_score} if isinstance(grow_score, GrowthInputs) else {"grow_scores": grow_score}
     return csr_drop_grow(layer.weight, drop_fraction, convention=convention, reinit_when_same=reinit_when_same,
-                         slots=layer.slots, grow_init=grow_init, slot_init=slot_init, **source)
+                         slots=layer.slots, grow_init=grow_init, slot_init=slot_init, slot_names=layer.slot_names,
+                         **source)
 
 
 def prune(layer, n_drop: int, convention) -> DropGrowResult:
@@ -144,7 +150,8 @@ def prune(layer, n_drop: int, convention) -> DropGrowResult:
     active ones; ties: the lower flat index stays); nothing grows (gradual magnitude pruning)."""
     if isinstance(layer, LayerState):
         drop = drop_set(layer.mask, score_drop(layer.mask, layer.weights, convention), n_drop, "paper")
-        return write_update(layer.mask, drop, drop.kept, layer.weights, layer.slots, convention)
+        return write_update(layer.mask, drop, drop.kept, layer.weights, layer.slots, convention,
+                            slot_names=layer.slot_names)
     weight = layer.weight
     keep = top_k(np.abs(weight.data), weight.nnz - n_drop)
     rebuilt = rebuild(weight, keep, np.zeros(0, np.int64), aligned=layer.slots)
@@ -156,12 +163,6 @@ def prune(layer, n_drop: int, convention) -> DropGrowResult:
 
 def unchanged(layer) -> DropGrowResult:
     """The result of an update that moves nothing (copies, so callers may write into them)."""
-    slots = tuple(np.array(s, copy=True) for s in layer.slots)
     if isinstance(layer, LayerState):
-        nothing = np.zeros_like(layer.mask)
-        return DropGrowResult(mask=layer.mask.copy(), weights=np.array(layer.weights, copy=True), slots=slots,
-                              dropped=nothing, grown=nothing.copy(), regrown=nothing.copy(),
-                              reinitialized=nothing.copy(), n_drop=0, k=0)
-    nothing = np.zeros(0, np.int64)
-    return DropGrowResult(mask=None, weights=layer.weight.copy(), slots=slots, dropped=nothing, grown=nothing,
-                          regrown=nothing, reinitialized=nothing, n_drop=0, k=0)
+        return no_change(layer.mask, layer.weights, layer.slots)
+    return csr_no_change(layer.weight, layer.slots)

@@ -46,6 +46,7 @@ from rigl_ref.sparse_training.drop_grow import (
     grow_count,
     grow_set,
     score_drop,
+    skips_update,
     write_update,
 )
 from rigl_ref.sparse_training.framework_options import (
@@ -309,6 +310,8 @@ class SNFSRedistribution(MaskUpdater):
         if self.buffers is None or len(self.buffers) != len(layers):
             raise ValueError("SNFSRedistribution.update needs the momentum: call observe(grads) every step first")
         conv = self.convention
+        if skips_update(conv, drop_fraction):
+            return [unchanged(layer) for layer in layers]
         steps, totals, capacity, shares = [], 0, [], []
         for layer, m in zip(layers, self.buffers):
             n, size = int(layer.mask.sum()), layer.mask.size
@@ -322,7 +325,8 @@ class SNFSRedistribution(MaskUpdater):
         results = []
         for layer, m, step_l, count in zip(layers, self.buffers, steps, n_grow):
             new = grow_set(layer.mask, step_l.kept, np.abs(m), int(count), conv)
-            results.append(write_update(layer.mask, step_l, new, layer.weights, layer.slots, conv))
+            results.append(write_update(layer.mask, step_l, new, layer.weights, layer.slots, conv,
+                                        slot_names=layer.slot_names))
         return results
 
 

@@ -22,8 +22,9 @@ from pathlib import Path
 import tomli_w
 
 from rigl_ref.data import DATASET_NAMES
-from rigl_ref.optim import LR_SCHEDULES
+from rigl_ref.optim import LR_SCHEDULES, Adam
 from rigl_ref.sparse_training.conventions import PRESETS
+from rigl_ref.sparse_training.drop_grow import masked_slots
 from rigl_ref.sparse_training.registry import METHOD_REGISTRY
 from rigl_ref.train.files import write_atomic
 from rigl_ref.validate import check_choice, check_in_closed_unit_interval, check_positive_int, check_sparsity
@@ -123,6 +124,12 @@ class RunConfig:
         if self.sgd_arithmetic == "fused" and self.optimizer != "sgd":
             raise ValueError(f"sgd_arithmetic 'fused' applies to optimizer 'sgd', not {self.optimizer!r} "
                              f"(set sgd_arithmetic = \"separate\")")
+        if self.optimizer != "sgd" and not all(masked_slots(self.convention, Adam.slot_names, len(Adam.slot_names))):
+            raise ValueError(
+                f"convention {self.convention!r} masks only SGD's momentum, so optimizer {self.optimizer!r} keeps "
+                f"its moments at dropped connections, which the truly sparse trainer does not store: use "
+                f"optimizer 'sgd', or drive the dense spec layer (rigl_ref.Oracle with slot_names)"
+            )
         if not self.momentum < 1:
             raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
         if self.model == "mlp" and not self.hidden:

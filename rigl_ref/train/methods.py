@@ -99,7 +99,8 @@ class Scheduled(NoUpdates):
     def update(self, model, optimizer, clock: int, fraction: float) -> dict:
         """One update of every sparse layer; returns ``{layer name: DropGrowResult}`` (CSR layout)."""
         layers = model.sparse_layers()
-        states = [CSRLayerState(layer.weight, tuple(_slot_arrays(optimizer, f"{name}.weight", layer.weight.nnz)))
+        states = [CSRLayerState(layer.weight, tuple(_slot_arrays(optimizer, f"{name}.weight", layer.weight.nnz)),
+                                slot_names=optimizer.slot_names)
                   for name, layer in layers.items()]
         rngs = [stream(self.seed, SET_STREAM, clock, index) for index in range(len(states))]
         results = self.updater.update(states, step=clock, drop_fraction=fraction, rng=rngs)

@@ -132,16 +132,22 @@ def _assert_equals_spec(layer, conv, method, drop_fraction, reinit, data, huge):
 
 
 def test_all_positions_lets_an_inactive_position_replace_a_zero_weight():
-    # tf1: active (0,1) = 0.0 (just grown) and (1,1) = 2.0; inactive (0,0) scores 0 too and has the lower
-    # flat index, so with k = 0 (f = 0) the kept place of the zero weight goes to (0,0), which is not "new"
+    # rigl_torch: active (0,1) = 0.0 (just grown) and (1,1) = 2.0; inactive (0,0) scores 0 too and has the
+    # lower flat index, so with k = 0 (f = 0) the kept place of the zero weight goes to (0,0), not "new"
     mask = np.array([[False, True], [False, True]])
     weights = np.array([[0.0, 0.0], [0.0, 2.0]], np.float32)
-    fast = csr_drop_grow(CSRWeight.from_dense(mask, weights), 0.0, grow_scores=np.zeros((2, 2)), convention="tf2")
+    fast = csr_drop_grow(CSRWeight.from_dense(mask, weights), 0.0, grow_scores=np.zeros((2, 2)),
+                         convention="rigl_torch")
     assert fast.weights.to_dense()[0].tolist() == [[True, False], [False, True]]
     assert fast.dropped.tolist() == [1] and fast.grown.tolist() == [0] and fast.reinitialized.size == 0
     assert fast.k == 0 and fast.n_drop == 1  # TF's n_prune is 0, yet one active connection left
     paper = csr_drop_grow(CSRWeight.from_dense(mask, weights), 0.0, grow_scores=np.zeros((2, 2)), convention="paper")
     assert paper.weights.to_dense()[0].tolist() == mask.tolist()
+    # tf2 ranks the same way but skips an update at f = 0 altogether (zero_fraction_update="skipped")
+    tf2 = csr_drop_grow(CSRWeight.from_dense(mask, weights), 0.0, grow_scores=np.zeros((2, 2)), convention="tf2")
+    assert tf2.weights.to_dense()[0].tolist() == mask.tolist() and tf2.dropped.size == tf2.grown.size == 0
+    moved = csr_drop_grow(CSRWeight.from_dense(mask, weights), 1e-9, grow_scores=np.zeros((2, 2)), convention="tf2")
+    assert moved.weights.to_dense()[0].tolist() == [[True, False], [False, True]]  # any f > 0 runs it
     # tf1 keeps raw kernel values outside the mask: (0,0) would return with its raw value, which a CSR
     # layer does not store, so the CSR executor refuses instead of returning 0
     with pytest.raises(ValueError, match=r"Conventions.weights_outside_mask='kept' \(tf1\)"):

@@ -105,3 +105,12 @@ def test_flags_restore_the_official_behaviour():
     assert (config.init, config.augment_shift) == ("glorot", 0)
     args = build_parser().parse_args(["train", "--set", "init=glorot", "--set", "augment_shift=0"])
     assert effective_config(args) == config
+
+
+def test_rigl_torch_with_adam_is_refused_up_front():
+    # rigl-torch masks only SGD's momentum_buffer; Adam's moments at dropped connections are not stored
+    # by the truly sparse trainer (Conventions.masked_slots)
+    with pytest.raises(ValueError, match="convention 'rigl_torch' masks only SGD's momentum, so optimizer 'adam'"):
+        RunConfig(convention="rigl_torch", optimizer="adam")
+    RunConfig(convention="rigl_torch", optimizer="sgd")
+    RunConfig(convention="tf1", optimizer="adam")
