@@ -7,6 +7,9 @@ Given the layers of a network and one global sparsity ``S``, decide each layer's
   layer is proportional to ``(n_in + n_out) / (n_in * n_out)`` with ``(n_in, n_out) = shape[-2:]``.
 * ``erdos_renyi_kernel`` (ERK, RigL paper Sec. 3): the density is proportional to
   ``(sum(shape) / prod(shape)) ** power_scale``, so a conv kernel's spatial dims count too.
+* ``rigl_torch`` (rigl-torch 0.5.2 ``RigLScheduler.__init__``, its only distribution, ``'uniform'``): every
+  layer gets ``S`` except the first, which is dense when the network has more than one layer, and, with
+  ``ignore_linear_layers`` (rigl-torch's default True), every linear layer (2-D shape), which is dense too.
 
 ER and ERK keep the number of active connections of the scaled layers equal to what uniform ``S`` gives,
 and make the layers whose density would exceed 1 dense, re-solving until no density exceeds 1. This is
@@ -17,7 +20,7 @@ google-research/rigl ``sparse_utils.get_sparsities_erdos_renyi`` (identical arit
 Conventions (``convention=``, a preset name or ``Conventions`` record): ``"jaxpruner"`` follows jaxpruner's
 ``uniform``/``erk``: layers with ``len(shape) <= 1`` are left unmasked (sparsity ``None``), and per-layer
 counts round instead of flooring. The other presets (``"paper"``, ``"tf1"``, ``"tf2"``, ``"rigl_torch"``)
-follow the official TF1 code (rigl-torch itself offers only uniform, with the first layer forced dense).
+follow the official TF1 code; rigl-torch's own layer rules are the distribution ``"rigl_torch"``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from rigl_ref.sparse_training.conventions import DEFAULT_CONVENTION, get_convent
 from rigl_ref.sparse_training.drop_grow import jaxpruner_num_ones
 from rigl_ref.validate import check_choice, check_positive_int, check_sparsity
 
-DISTRIBUTIONS = ("uniform", "erdos_renyi", "erdos_renyi_kernel")
+DISTRIBUTIONS = ("uniform", "erdos_renyi", "erdos_renyi_kernel", "rigl_torch")
 # Names the frameworks use for the same distributions (TF1 flag values, jaxpruner function names).
 DISTRIBUTION_ALIASES = {"random": "uniform", "er": "erdos_renyi", "erk": "erdos_renyi_kernel"}
 
@@ -131,6 +134,7 @@ def layer_sparsities(
     first_layer_dense: bool = False,
     last_layer_dense: bool = False,
     convention=DEFAULT_CONVENTION,
+    ignore_linear_layers: bool = True,
 ) -> dict[str, float | None]:
     """Sparsity of every layer, in layer order: ``{name: s_l}`` (``None`` = layer left unmasked).
 
@@ -138,7 +142,8 @@ def layer_sparsities(
     entirely (official ``custom_sparsity_map``). ``dense_layers``, ``first_layer_dense`` and
     ``last_layer_dense`` are shorthands for custom sparsity 0.0, which is how the paper's drivers keep a
     layer dense (e.g. MNIST's ``layer3: 0.0``; ImageNet's uniform runs with a dense first conv).
-    ``power_scale`` is ERK's ``erk_power_scale`` and is only accepted for ``erdos_renyi_kernel``.
+    ``power_scale`` is ERK's ``erk_power_scale`` and is only accepted for ``erdos_renyi_kernel``;
+    ``ignore_linear_layers`` is read by ``rigl_torch`` only (rigl-torch's argument of that name).
     """
     records = as_layer_shapes(layers)
     sparsity = check_sparsity("sparsity", sparsity)
@@ -152,6 +157,9 @@ def layer_sparsities(
     masked = [layer for layer in records if not jaxpruner or len(layer.shape) > 1]
     if distribution == "uniform":
         result = {layer.name: fixed.get(layer.name, sparsity) for layer in masked}
+    elif distribution == "rigl_torch":
+        rigl_torch = _rigl_torch_sparsities(masked, sparsity, bool(ignore_linear_layers))
+        result = {name: fixed.get(name, value) for name, value in rigl_torch.items()}
     else:
         if distribution == "erdos_renyi":
             _check_two_dimensional([layer for layer in masked if layer.name not in fixed])
@@ -160,6 +168,15 @@ def layer_sparsities(
         # jaxpruner's uniform() looks the custom map up before applying its filter.
         result.update({name: value for name, value in fixed.items() if name not in result})
     return {layer.name: result.get(layer.name) for layer in records}
+
+
+def _rigl_torch_sparsities(records, sparsity: float, ignore_linear_layers: bool) -> dict[str, float]:
+    """rigl-torch's ``self.S``: 0 for the first layer of a multi-layer network and (``ignore_linear_layers``)
+    for linear layers, ``1 - dense_allocation`` = ``sparsity`` for the others (``RigLScheduler.__init__``)."""
+    def dense(index: int, layer: LayerShape) -> bool:
+        return (index == 0 and len(records) > 1) or (ignore_linear_layers and len(layer.shape) == 2)
+
+    return {layer.name: 0.0 if dense(i, layer) else sparsity for i, layer in enumerate(records)}
 
 
 def _check_power_scale(power_scale: float, distribution: str) -> float:

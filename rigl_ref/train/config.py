@@ -36,7 +36,7 @@ else:  # pragma: no cover - Python 3.10
 
 METHODS = tuple(METHOD_REGISTRY)
 MODELS = ("lenet-300-100", "mlp-1000-1000", "lenet5", "mlp")
-DISTRIBUTIONS = ("uniform", "er", "erk")
+DISTRIBUTIONS = ("uniform", "er", "erk", "rigl_torch")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 LAYER_RULES = ("sparse", "dense")
 DROP_SCHEDULES = ("constant", "cosine")
@@ -62,7 +62,8 @@ class RunConfig:
     # ---- sparse training method (Algorithm 1)
     method: str = "rigl"
     sparsity: float = 0.9  # S, over the layers the distribution covers
-    distribution: str = "erk"  # uniform | er (Erdős–Rényi) | erk (Erdős–Rényi-Kernel)
+    distribution: str = "erk"  # uniform | er (Erdős–Rényi) | erk (Erdős–Rényi-Kernel) | rigl_torch
+    ignore_linear_layers: bool = False  # distribution rigl_torch: linear layers dense (rigl-torch's default True)
     first_layer: str = "sparse"  # "dense" keeps the first layer out of the sparsity budget
     last_layer: str = "sparse"
     convention: str = "paper"  # preset of rigl_ref.sparse_training.conventions
@@ -121,6 +122,8 @@ class RunConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if self.ignore_linear_layers and self.distribution != "rigl_torch":
+            raise ValueError(f"ignore_linear_layers applies to distribution 'rigl_torch', not {self.distribution!r}")
         if self.sgd_arithmetic == "fused" and self.optimizer != "sgd":
             raise ValueError(f"sgd_arithmetic 'fused' applies to optimizer 'sgd', not {self.optimizer!r} "
                              f"(set sgd_arithmetic = \"separate\")")

@@ -54,6 +54,7 @@ def target_sparsities(config: RunConfig, specs) -> dict[str, float]:
         first_layer_dense=config.first_layer == "dense",
         last_layer_dense=config.last_layer == "dense",
         convention=config.convention,
+        ignore_linear_layers=config.ignore_linear_layers,
     )
     return {name: 0.0 if s is None else float(s) for name, s in result.items()}
 

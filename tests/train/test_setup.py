@@ -101,3 +101,12 @@ def test_sgd_arithmetic_reaches_the_optimizer_and_is_sgd_only():
         RunConfig(optimizer="adam", sgd_arithmetic="fused")
     with pytest.raises(ValueError, match="unknown sgd_arithmetic 'exact'"):
         RunConfig(sgd_arithmetic="exact")
+
+
+@pytest.mark.parametrize("ignore_linear_layers, expected", [(False, [0.0, 0.8, 0.8]), (True, [0.0, 0.0, 0.0])])
+def test_rigl_torch_distribution_reaches_the_trainer(ignore_linear_layers, expected):
+    config = RunConfig(distribution="rigl_torch", sparsity=0.8, ignore_linear_layers=ignore_linear_layers)
+    specs = model_specs(config, DATA)
+    assert list(target_sparsities(config, specs).values()) == expected
+    with pytest.raises(ValueError, match="ignore_linear_layers applies to distribution 'rigl_torch', not 'erk'"):
+        RunConfig(ignore_linear_layers=True)
