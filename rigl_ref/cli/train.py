@@ -43,7 +43,7 @@ _FIELD_FLAGS = {
     "seed": dict(type=int, help="seed of every random choice (data order, masks, weights)"),
     "update_interval": dict(type=int, metavar="DT", help="ΔT: steps between mask updates (default 100)"),
     "drop_fraction": dict(type=float, metavar="ALPHA", help="α: initial drop fraction (default 0.3)"),
-    "drop_schedule": _one_of("drop_schedule", "drop-fraction decay (default cosine)"),
+    "drop_schedule": _one_of("drop_schedule", "drop-fraction decay (default cosine; lr_scaled: TF2's default)"),
     "end_fraction": dict(type=float, help="T_end as a fraction of training (default 0.75)"),
     "checkpoint_interval": dict(type=int, metavar="N", help="checkpoint every N iterations"),
 }

@@ -187,6 +187,20 @@ def cosine_drop_fraction_optax(step, *, alpha, begin_step=0, end_step=None, cosf
     return alpha32 * (_F32_HALF * (_F32_ONE + cosf(angle)))
 
 
+def lr_scaled_drop_fraction(step, *, alpha, lr: Callable[[int], float]) -> np.float32:
+    """TF2's default drop fraction, ``alpha / lr(0) * lr(step)`` in float32, so the drop fraction follows
+    the learning-rate schedule over the whole run (google-research/rigl ``rigl/rigl_tf2/mask_updaters.py``
+    ``ScaledLRUpdateSchedule``, ``schedule_alg='lr'``; ``lr`` is the run's schedule of the weight-step
+    counter). TF's own lr schedule may differ from rigl_ref's by an ulp: feed its drop fraction for
+    bit-exact work."""
+    step = _check_step(step)
+    alpha32 = np.float32(check_in_closed_unit_interval("alpha", alpha))
+    initial = float(lr(0))
+    if not (np.isfinite(initial) and initial > 0):
+        raise ValueError(f"the lr-scaled drop fraction needs lr(0) > 0, got {initial!r}")
+    return alpha32 / np.float32(initial) * np.float32(lr(step))
+
+
 #: The cosine decay of each value of ``Conventions.cosine_schedule``.
 COSINE_SCHEDULES: dict[str, Callable] = rule_table("cosine_schedule", {
     "cosine_float64": cosine_drop_fraction,  # paper; rigl-torch (with its post-increment step)

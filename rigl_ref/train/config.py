@@ -39,7 +39,7 @@ MODELS = ("lenet-300-100", "mlp-1000-1000", "lenet5", "mlp")
 DISTRIBUTIONS = ("uniform", "er", "erk", "rigl_torch")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 LAYER_RULES = ("sparse", "dense")
-DROP_SCHEDULES = ("constant", "cosine")
+DROP_SCHEDULES = ("constant", "cosine", "lr_scaled")
 INITS = ("glorot", "scaled")
 SGD_ARITHMETIC = ("separate", "fused")
 CHOICES = {
@@ -69,7 +69,7 @@ class RunConfig:
     convention: str = "paper"  # preset of rigl_ref.sparse_training.conventions
     update_interval: int = 100  # ΔT
     drop_fraction: float = 0.3  # α
-    drop_schedule: str = "cosine"  # f_decay
+    drop_schedule: str = "cosine"  # f_decay; "lr_scaled": alpha * lr(t) / lr(0) (TF2's default)
     end_fraction: float = 0.75  # T_end as a fraction of the optimizer steps
     grow_batches: int = 1  # RigL grow gradient: mean over the last n batches (rigl-torch grad_accumulation_n)
     snfs_decay: float = 0.9  # SNFS: EMA decay of the gradient
@@ -122,6 +122,9 @@ class RunConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if self.drop_schedule == "lr_scaled" and (self.warmup_steps or not self.lr > 0):
+            raise ValueError(f"drop_schedule 'lr_scaled' divides by lr(0), which must be > 0: it needs lr > 0 "
+                             f"and warmup_steps = 0, got lr={self.lr!r}, warmup_steps={self.warmup_steps!r}")
         if self.ignore_linear_layers and self.distribution != "rigl_torch":
             raise ValueError(f"ignore_linear_layers applies to distribution 'rigl_torch', not {self.distribution!r}")
         if self.sgd_arithmetic == "fused" and self.optimizer != "sgd":

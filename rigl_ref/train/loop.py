@@ -66,7 +66,7 @@ class Trainer:
         self.model, self.sparsities = build_model(config, dataset)
         self.optimizer = make_optimizer(config)
         self.lr = make_lr(config, self.total)
-        self.method = make_method(config, self.convention, self.total, self.t_end, self.sparsities)
+        self.method = make_method(config, self.convention, self.total, self.t_end, self.sparsities, self.lr)
         self.replaces = self.method.updates and self.convention.replaces_weight_step(config.method)
         self.iteration = 0  # batches consumed
         self.step = 0  # weight steps done (t)

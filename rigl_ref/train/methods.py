@@ -21,7 +21,12 @@ import numpy as np
 
 from rigl_ref.sparse_training.framework_options import gradient_feed
 from rigl_ref.sparse_training.registry import METHOD_REGISTRY
-from rigl_ref.sparse_training.schedules import COSINE_SCHEDULES, constant_drop_fraction, make_update_schedule
+from rigl_ref.sparse_training.schedules import (
+    COSINE_SCHEDULES,
+    constant_drop_fraction,
+    lr_scaled_drop_fraction,
+    make_update_schedule,
+)
 from rigl_ref.sparse_training.updaters import CSRLayerState, RunOptions
 from rigl_ref.train.setup import SET_STREAM, stream
 
@@ -135,8 +140,9 @@ def pruning_window(config, total: int) -> tuple[int, int]:
     return begin, end
 
 
-def make_method(config, convention, total: int, t_end: int, sparsities: dict):
-    """The run's mask-update method: the registry's updater with the run's schedule, or :class:`NoUpdates`."""
+def make_method(config, convention, total: int, t_end: int, sparsities: dict, lr=None):
+    """The run's mask-update method: the registry's updater with the run's schedule, or :class:`NoUpdates`.
+    ``lr``: the run's learning-rate schedule (read by ``drop_schedule = "lr_scaled"``)."""
     entry = METHOD_REGISTRY[config.method]
     if not entry.updates:
         return NoUpdates(config.method)
@@ -147,7 +153,7 @@ def make_method(config, convention, total: int, t_end: int, sparsities: dict):
     else:
         begin, end = 0, 1
         schedule = make_update_schedule(convention.update_predicate, frequency=config.update_interval, end_step=t_end)
-        decay = _drop_fraction_schedule(config.drop_schedule, convention)
+        decay = _drop_fraction_schedule(config.drop_schedule, convention, lr)
         alpha = config.drop_fraction
 
         def fraction(clock):
@@ -160,9 +166,12 @@ def make_method(config, convention, total: int, t_end: int, sparsities: dict):
     return Scheduled(config.method, entry.updater.from_run(options), schedule, fraction, config.seed)
 
 
-def _drop_fraction_schedule(name: str, convention):
-    """``drop_schedule`` of the run config: "constant" (alpha at every update) or "cosine" (Algorithm 1's
-    f_decay in the convention's arithmetic, ``Conventions.cosine_schedule``)."""
+def _drop_fraction_schedule(name: str, convention, lr):
+    """``drop_schedule`` of the run config: "constant" (alpha at every update), "cosine" (Algorithm 1's
+    f_decay in the convention's arithmetic, ``Conventions.cosine_schedule``) or "lr_scaled" (TF2's default:
+    alpha / lr(0) * lr(t), ``schedules.lr_scaled_drop_fraction``)."""
+    if name == "lr_scaled":
+        return lambda clock, *, alpha, end_step: lr_scaled_drop_fraction(clock, alpha=alpha, lr=lr)
     return {"constant": constant_drop_fraction, "cosine": COSINE_SCHEDULES[convention.cosine_schedule]}[name]
 
 
