@@ -42,10 +42,12 @@ LAYER_RULES = ("sparse", "dense")
 DROP_SCHEDULES = ("constant", "cosine", "lr_scaled")
 INITS = ("glorot", "scaled")
 SGD_ARITHMETIC = ("separate", "fused")
+GROW_SOURCES = ("train_batches", "fixed_batch")
 CHOICES = {
     "method": METHODS, "dataset": DATASET_NAMES, "distribution": DISTRIBUTIONS, "convention": PRESETS,
     "model": MODELS, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES, "drop_schedule": DROP_SCHEDULES,
     "first_layer": LAYER_RULES, "last_layer": LAYER_RULES, "init": INITS, "sgd_arithmetic": SGD_ARITHMETIC,
+    "grow_source": GROW_SOURCES,
 }
 """The string fields and the values each accepts."""
 
@@ -72,6 +74,8 @@ class RunConfig:
     drop_schedule: str = "cosine"  # f_decay; "lr_scaled": alpha * lr(t) / lr(0) (TF2's default)
     end_fraction: float = 0.75  # T_end as a fraction of the optimizer steps
     grow_batches: int = 1  # RigL grow gradient: mean over the last n batches (rigl-torch grad_accumulation_n)
+    grow_source: str = "train_batches"  # "fixed_batch": RigL grows from one fixed batch of the training set (TF2)
+    grow_batch_size: int = 1000  # grow_source "fixed_batch": its examples, the first N of the training set
     snfs_decay: float = 0.9  # SNFS: EMA decay of the gradient
     pruning_begin_fraction: float = 0.0  # pruning: schedule start, fraction of steps
     pruning_end_fraction: float = 0.75  # pruning: target sparsity reached at this fraction of steps
@@ -112,7 +116,7 @@ class RunConfig:
                 f"pruning_begin_fraction ({self.pruning_begin_fraction}) must be below pruning_end_fraction "
                 f"({self.pruning_end_fraction})"
             )
-        for name in ("update_interval", "grow_batches", "epochs", "batch_size", "log_interval", "checkpoint_interval"):
+        for name in ("update_interval", "grow_batches", "grow_batch_size", "epochs", "batch_size", "log_interval", "checkpoint_interval"):
             check_positive_int(name, getattr(self, name))
         for name in ("eval_interval", "warmup_steps", "seed", "augment_shift", "blas_threads"):
             value = getattr(self, name)
@@ -122,6 +126,9 @@ class RunConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if self.grow_source == "fixed_batch" and (self.method != "rigl" or self.grow_batches != 1):
+            raise ValueError(f"grow_source 'fixed_batch' applies to method 'rigl' with grow_batches = 1, got method "
+                             f"{self.method!r}, grow_batches={self.grow_batches!r}")
         if self.drop_schedule == "lr_scaled" and (self.warmup_steps or not self.lr > 0):
             raise ValueError(f"drop_schedule 'lr_scaled' divides by lr(0), which must be > 0: it needs lr > 0 "
                              f"and warmup_steps = 0, got lr={self.lr!r}, warmup_steps={self.warmup_steps!r}")

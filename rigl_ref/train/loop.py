@@ -68,6 +68,7 @@ class Trainer:
         self.lr = make_lr(config, self.total)
         self.method = make_method(config, self.convention, self.total, self.t_end, self.sparsities, self.lr)
         self.replaces = self.method.updates and self.convention.replaces_weight_step(config.method)
+        self.growth_batch = self._fixed_growth_batch() if config.grow_source == "fixed_batch" else None
         self.iteration = 0  # batches consumed
         self.step = 0  # weight steps done (t)
         self.best_accuracy = None
@@ -108,7 +109,8 @@ class Trainer:
         """Run one iteration; return its metrics record."""
         x, y = self.next_batch()
         clock = self.predicate_clock()
-        record_growth = self.method.needs_growth_inputs(clock)  # asked before the (stateful) predicate moves
+        # asked before the (stateful) predicate moves; a fixed growth batch is recorded by its own pass
+        record_growth = self.growth_batch is None and self.method.needs_growth_inputs(clock)
         fraction, lr = self.method.drop_fraction(clock), self.lr(self.step)
         update_now = self.replaces and self.method.is_update(clock)
         for layer in self.model.sparse_layers().values():
@@ -142,8 +144,29 @@ class Trainer:
         record["nnz"] = self.model.nnz()
         return record
 
+    def _fixed_growth_batch(self):
+        """``grow_source = "fixed_batch"``: the first ``grow_batch_size`` training examples, unaugmented (TF2's
+        ``train.py`` grows from one fixed 1000-example batch of its training stream, ``ds_train.take(2000)
+        .batch(1000)``, the second one)."""
+        n = min(self.config.grow_batch_size, self.dataset.n_train)
+        x = to_float32(self.dataset.train_x[:n])
+        return (x.reshape(n, -1) if self.flatten else x), self.dataset.train_y[:n]
+
+    def _observe_growth_batch(self) -> None:
+        """One extra forward and backward pass on the fixed growth batch at the current weights (after the
+        weight step when the update follows it, as TF2's ``mask_updater.update``), recorded for the grow step."""
+        x, y = self.growth_batch
+        for layer in self.model.sparse_layers().values():
+            layer.record_growth_inputs = True
+        for tensor in self.model.parameters().values():
+            tensor.grad = None
+        softmax_cross_entropy(self.model(x), y).backward()
+        self.method.observe(self.model, True)
+
     def _update_masks(self, clock: int, fraction: float) -> dict:
         """Run the method's update, report each layer to :attr:`on_update`, return the change counts."""
+        if self.growth_batch is not None:
+            self._observe_growth_batch()
         results = self.method.update(self.model, self.optimizer, clock, fraction)
         if self.on_update is not None:
             for name, result in results.items():

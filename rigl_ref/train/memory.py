@@ -96,7 +96,8 @@ def estimate(config: RunConfig, dataset) -> MemoryEstimate:
     spatial = iter(CONV_OUTPUT_POSITIONS)
     units = specs[0].fan_in + sum(s.fan_out if s.kind == "linear"
                                   else (s.fan_out + s.fan_in * s.kernel_size**2) * next(spatial) for s in specs)
-    activations = units * max(min(config.batch_size, dataset.n_train) * ACTIVATION, min(EVAL_BATCH, dataset.n_test) * EVAL_ACTIVATION)
+    training_batch = max(config.batch_size, config.grow_batch_size if config.grow_source == "fixed_batch" else 0)
+    activations = units * max(min(training_batch, dataset.n_train) * ACTIVATION, min(EVAL_BATCH, dataset.n_test) * EVAL_ACTIVATION)
     state = sum(nnz.values()) * (8 + SLOT * slots) + dense_weights * 4 * (1 + slots)
     transient = max(INIT_ENTRY * largest_nnz,
                     UPDATE_ENTRY * largest_nnz + GROW_BUFFER if largest is not None else 0,
