@@ -164,3 +164,13 @@ def test_no_convention_field_is_compared_to_a_string_literal():
     offenders = [f"{p.name}:{i}" for p in Path(rigl_ref.__file__).parent.rglob("*.py")
                  for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert not offenders, offenders
+
+
+def test_the_peer_table_has_one_row_per_field():
+    text = DOCS.read_text()
+    section = text[text.index("## The same fields in the peer implementations"):text.index("## Smallest inputs")]
+    rows = [line.split("|")[1].strip().strip("`") for line in section.splitlines() if line.startswith("| `")]
+    assert rows == [f.name for f in dataclasses.fields(Conventions) if f.name != "name"]
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            assert all(cell.strip() for cell in line.strip().strip("|").split("|")), line
