@@ -14,6 +14,7 @@ from rigl_ref.data.dataset import (
     batches,
     batches_per_epoch,
     epoch_permutation,
+    hold_out_validation,
     to_float32,
     train_mean_std,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "cache_dir",
     "content_sha256",
     "epoch_permutation",
+    "hold_out_validation",
     "find_files",
     "load_dataset",
     "load_idx_files",

@@ -14,7 +14,7 @@ differ in the last bit for some values. Optional standardisation is ``(x01 - mea
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 import numpy as np
@@ -88,6 +88,30 @@ class Dataset:
             f"Dataset({self.name!r}, train={self.train_x.shape} {self.train_x.dtype}, "
             f"test={self.test_x.shape}, num_classes={self.num_classes}, source={self.source!r})"
         )
+
+
+def hold_out_validation(dataset: Dataset, fraction: float) -> tuple[Dataset, tuple[np.ndarray, np.ndarray] | None]:
+    """Split a validation set off the end of the training set: the first ``floor((1 - fraction) * n_train)``
+    examples stay for training, the rest validate.
+
+    Returns ``(dataset with the first examples as its training set, (val_x, val_y))``, or the dataset
+    unchanged and ``None`` when ``fraction`` is 0. A contiguous tail of the stored order, exactly as
+    TimDettmers/sparse_learning's ``get_mnist_dataloaders(args, validation_split)``
+    (``sparselearning/utils.py``: ``split = int(np.floor((1.0 - validation_split) * len(full_dataset)))``,
+    ``DatasetSplitter(split_end=split)`` / ``(split_start=split)``); the test set is untouched.
+    """
+    fraction = float(fraction)
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"validation_fraction must lie in [0, 1), got {fraction!r}")
+    if fraction == 0.0:
+        return dataset, None
+    keep = int(np.floor((1.0 - fraction) * dataset.n_train))
+    if keep == dataset.n_train:
+        return dataset, None
+    if keep == 0:
+        raise ValueError(f"validation_fraction {fraction!r} leaves no training example of {dataset.n_train}")
+    train = replace(dataset, train_x=dataset.train_x[:keep], train_y=dataset.train_y[:keep])
+    return train, (dataset.train_x[keep:], dataset.train_y[keep:])
 
 
 def to_float32(x, *, mean: float | None = None, std: float | None = None) -> np.ndarray:

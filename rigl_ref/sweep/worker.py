@@ -96,6 +96,7 @@ def point_record(point, summary: dict | None, *, status: str, resumed_from=None,
     if summary is not None:
         record.update(
             test_accuracy=summary["final_test_accuracy"], best_test_accuracy=summary["best_test_accuracy"],
+            validation_accuracy=summary.get("final_validation_accuracy"),
             overall_sparsity=summary["overall_sparsity"], total_nnz=summary["total_nnz"],
             training_flops_ratio=summary["flops"]["training_flops_ratio"],
             inference_flops_ratio=summary["flops"]["inference_flops_ratio"],

@@ -43,11 +43,12 @@ DROP_SCHEDULES = ("constant", "cosine", "lr_scaled")
 INITS = ("glorot", "scaled")
 SGD_ARITHMETIC = ("separate", "fused")
 GROW_SOURCES = ("train_batches", "fixed_batch")
+MILESTONE_UNITS = ("fraction", "step")
 CHOICES = {
     "method": METHODS, "dataset": DATASET_NAMES, "distribution": DISTRIBUTIONS, "convention": PRESETS,
     "model": MODELS, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES, "drop_schedule": DROP_SCHEDULES,
     "first_layer": LAYER_RULES, "last_layer": LAYER_RULES, "init": INITS, "sgd_arithmetic": SGD_ARITHMETIC,
-    "grow_source": GROW_SOURCES,
+    "grow_source": GROW_SOURCES, "lr_milestone_unit": MILESTONE_UNITS,
 }
 """The string fields and the values each accepts."""
 
@@ -59,6 +60,7 @@ class RunConfig:
     data_dir: str = ""  # folder of IDX files for full data sets ("" = RIGL_REF_DATA_DIR or the user cache)
     # ---- model
     model: str = "lenet-300-100"
+    validation_fraction: float = 0.0  # hold out the last fraction of the training set (sparse_learning's split)
     hidden: list[int] = field(default_factory=list)  # hidden widths when model = "mlp"
     init: str = "scaled"  # "glorot": dense fans (official code); "scaled": Glorot limit / sqrt(layer density)
     # ---- sparse training method (Algorithm 1)
@@ -66,6 +68,7 @@ class RunConfig:
     sparsity: float = 0.9  # S, over the layers the distribution covers
     distribution: str = "erk"  # uniform | er (Erdős–Rényi) | erk (Erdős–Rényi-Kernel) | rigl_torch
     ignore_linear_layers: bool = False  # distribution rigl_torch: linear layers dense (rigl-torch's default True)
+    layer_sparsity_scale: list[float] = field(default_factory=list)  # per layer: s_l = S * scale (official MNIST)
     first_layer: str = "sparse"  # "dense" keeps the first layer out of the sparsity budget
     last_layer: str = "sparse"
     convention: str = "paper"  # preset of rigl_ref.sparse_training.conventions
@@ -89,6 +92,7 @@ class RunConfig:
     sgd_arithmetic: str = "separate"  # "fused": round as torch.optim.SGD does (one FMA per add_(alpha=...))
     lr_schedule: str = "cosine"
     lr_milestones: list[float] = field(default_factory=lambda: [0.375, 0.475])  # "step": fractions of the run
+    lr_milestone_unit: str = "fraction"  # "fraction" of the run or "step" (weight steps, e.g. 25000)
     lr_gamma: float = 0.1  # "step": factor at each milestone
     warmup_steps: int = 0
     # ---- run
@@ -126,6 +130,14 @@ class RunConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must lie in [0, 1), got {self.validation_fraction!r}")
+        if any(not (math.isfinite(v) and v >= 0) for v in self.layer_sparsity_scale) or \
+                any(self.sparsity * v >= 1 for v in self.layer_sparsity_scale):
+            raise ValueError(f"layer_sparsity_scale must hold finite factors >= 0 with sparsity * factor < 1, got "
+                             f"{self.layer_sparsity_scale!r} at sparsity {self.sparsity!r}")
+        if self.lr_milestone_unit == "step" and any(m != int(m) or m < 1 for m in self.lr_milestones):
+            raise ValueError(f"lr_milestones in unit 'step' must be whole steps >= 1, got {self.lr_milestones!r}")
         if self.grow_source == "fixed_batch" and (self.method != "rigl" or self.grow_batches != 1):
             raise ValueError(f"grow_source 'fixed_batch' applies to method 'rigl' with grow_batches = 1, got method "
                              f"{self.method!r}, grow_batches={self.grow_batches!r}")

@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from rigl_ref.autograd import log_softmax, softmax_cross_entropy
-from rigl_ref.data import batches, batches_per_epoch, to_float32
+from rigl_ref.data import batches, batches_per_epoch, hold_out_validation, to_float32
 from rigl_ref.sparse import CSRWeight
 from rigl_ref.sparse_training.conventions import get_convention
 from rigl_ref.sparse_training.schedules import STEP_ORIGINS
@@ -56,6 +56,7 @@ class Trainer:
         ``RIGL_REF_SKIP_MEMORY_CHECK=1``)."""
         if check_memory:
             memory_check(config, dataset)
+        dataset, self.validation = hold_out_validation(dataset, config.validation_fraction)
         self.config, self.dataset = config, dataset
         self.on_update = on_update  # called as on_update(step, layer_name, result) after each layer's update
         self.convention = get_convention(config.convention)
@@ -73,6 +74,7 @@ class Trainer:
         self.step = 0  # weight steps done (t)
         self.best_accuracy = None
         self.last_accuracy = None
+        self.last_validation_accuracy = None
         self.initial_connectivity = self.model.input_connectivity()
 
     # ------------------------------------------------------------------ clocks
@@ -177,23 +179,33 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
     def evaluate(self) -> tuple[float, float]:
         """Test loss and accuracy (batches of 1000, no gradient recorded)."""
-        data = self.dataset
+        loss, accuracy = self._loss_and_accuracy(self.dataset.test_x, self.dataset.test_y)
+        self.last_accuracy = accuracy
+        self.best_accuracy = accuracy if self.best_accuracy is None else max(self.best_accuracy, accuracy)
+        return loss, accuracy
+
+    def evaluate_validation(self) -> tuple[float, float]:
+        """Loss and accuracy on the held-out validation set (``validation_fraction`` > 0)."""
+        if self.validation is None:
+            raise ValueError("this run holds out no validation set (validation_fraction = 0)")
+        loss, accuracy = self._loss_and_accuracy(*self.validation)
+        self.last_validation_accuracy = accuracy
+        return loss, accuracy
+
+    def _loss_and_accuracy(self, xs: np.ndarray, ys: np.ndarray) -> tuple[float, float]:
         for layer in self.model.sparse_layers().values():
             layer.record_growth_inputs = False
         losses, correct = 0.0, 0
-        for start in range(0, data.n_test, EVAL_BATCH):
-            x = to_float32(data.test_x[start : start + EVAL_BATCH])
-            y = data.test_y[start : start + EVAL_BATCH]
+        for start in range(0, len(ys), EVAL_BATCH):
+            x = to_float32(xs[start : start + EVAL_BATCH])
+            y = ys[start : start + EVAL_BATCH]
             if self.flatten:
                 x = x.reshape(len(x), -1)
             logits = self.model(x)
             log_probs = log_softmax(logits, axis=1).value
             losses += float(-log_probs[np.arange(len(y)), y].sum())
             correct += int((np.argmax(logits.value, axis=1) == y).sum())
-        accuracy = correct / data.n_test
-        self.last_accuracy = accuracy
-        self.best_accuracy = accuracy if self.best_accuracy is None else max(self.best_accuracy, accuracy)
-        return losses / data.n_test, accuracy
+        return losses / len(ys), correct / len(ys)
 
     def should_evaluate(self) -> bool:
         interval = self.config.eval_interval
@@ -221,7 +233,8 @@ class Trainer:
             arrays["connectivity/final"] = self.model.input_connectivity()
         meta = {
             "iteration": self.iteration, "step": self.step, "optimizer_iterations": self.optimizer.iterations,
-            "best_accuracy": self.best_accuracy, "last_accuracy": self.last_accuracy, "method": method_meta,
+            "best_accuracy": self.best_accuracy, "last_accuracy": self.last_accuracy,
+            "last_validation_accuracy": self.last_validation_accuracy, "method": method_meta,
         }
         return arrays, meta
 
@@ -244,6 +257,7 @@ class Trainer:
                 self.initial_connectivity = arrays["connectivity/initial"]
             self.iteration, self.step = int(meta["iteration"]), int(meta["step"])
             self.best_accuracy, self.last_accuracy = meta["best_accuracy"], meta["last_accuracy"]
+            self.last_validation_accuracy = meta.get("last_validation_accuracy")
         except KeyError as missing:
             raise ValueError(f"corrupt checkpoint: entry {missing} is missing") from None
 

@@ -185,6 +185,8 @@ def _train_to_end(trainer: Trainer, run_dir: Path, *, progress: bool, out, elaps
                 raise TrainingDiverged(f"{error}; training stopped, {kept}") from None
             if trainer.should_evaluate():
                 record["test_loss"], record["test_accuracy"] = trainer.evaluate()
+                if trainer.validation is not None:
+                    record["validation_loss"], record["validation_accuracy"] = trainer.evaluate_validation()
             if (trainer.iteration % config.log_interval == 0 or record.get("mask_update")
                     or "test_accuracy" in record or trainer.done):
                 log.write(record)

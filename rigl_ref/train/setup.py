@@ -20,7 +20,7 @@ import numpy as np
 from rigl_ref.autograd import softmax_cross_entropy
 from rigl_ref.data import batches, load_dataset
 from rigl_ref.nn.models import Model, architecture
-from rigl_ref.optim import SGD, Adam, AdamW, is_decayed, make_lr_schedule
+from rigl_ref.optim import SGD, Adam, AdamW, StepDecay, Warmup, is_decayed, make_lr_schedule
 from rigl_ref.sparse_training.distributions import DISTRIBUTION_ALIASES, active_counts, layer_sparsities
 from rigl_ref.sparse_training.masks import init_patterns
 from rigl_ref.sparse_training.updaters import SNIP
@@ -46,7 +46,16 @@ def model_specs(config: RunConfig, dataset, *, width: float = 1.0):
 
 
 def target_sparsities(config: RunConfig, specs) -> dict[str, float]:
-    """Per-layer sparsity from the distribution, with the first/last-layer rules (0.0 = dense)."""
+    """Per-layer sparsity from the distribution, with the first/last-layer rules (0.0 = dense).
+    ``layer_sparsity_scale`` (one factor per layer) fixes every layer at ``sparsity * factor`` instead,
+    the official MNIST driver's custom map (``rigl/mnist/mnist_train_eval.py``: layer2 = S * 0.9,
+    layer3 = S * 0)."""
+    if config.layer_sparsity_scale:
+        scales = config.layer_sparsity_scale
+        if len(scales) != len(specs):
+            raise ValueError(f"layer_sparsity_scale has {len(scales)} factors, but the model has {len(specs)} "
+                             f"layers ({', '.join(s.name for s in specs)})")
+        return {s.name: config.sparsity * factor for s, factor in zip(specs, scales)}
     result = layer_sparsities(
         [(s.name, s.framework_shape) for s in specs],
         config.sparsity,
@@ -146,6 +155,12 @@ def _decay_everything(name: str) -> bool:
 
 
 def make_lr(config: RunConfig, total_steps: int):
-    return make_lr_schedule(config.lr_schedule, config.lr, total_steps, milestones=config.lr_milestones,
+    """The run's lr schedule; ``lr_milestone_unit = "step"`` gives milestones as weight steps (the sparse
+    momentum protocol's "x0.1 every 25 000 iterations"), else as fractions of the run."""
+    milestones = config.lr_milestones
+    if config.lr_schedule == "step" and config.lr_milestone_unit == "step":
+        schedule = StepDecay(config.lr, tuple(int(m) for m in milestones), config.lr_gamma)
+        return Warmup(schedule, config.warmup_steps) if config.warmup_steps else schedule
+    return make_lr_schedule(config.lr_schedule, config.lr, total_steps, milestones=milestones,
                             gamma=config.lr_gamma, warmup_steps=config.warmup_steps)
 

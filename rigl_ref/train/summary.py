@@ -64,6 +64,8 @@ def make_summary(trainer, wall_time: float) -> dict:
         "method": config.method, "model": config.model, "dataset": config.dataset,
         "distribution": config.distribution, "convention": config.convention, "seed": config.seed,
         "final_test_accuracy": trainer.last_accuracy, "best_test_accuracy": trainer.best_accuracy,
+        "final_validation_accuracy": trainer.last_validation_accuracy,
+        "validation_examples": 0 if trainer.validation is None else len(trainer.validation[1]),
         "overall_sparsity": 1.0 - sum(nnz.values()) / total, "total_nnz": sum(nnz.values()), "total_weights": total,
         "layers": layers, "flops": flops_summary(trainer),
         "steps": trainer.step, "iterations": trainer.iteration, "epochs": config.epochs,
