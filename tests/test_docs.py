@@ -57,6 +57,9 @@ SKIPPED = {
         "(test_the_sweep_file_shown_is_the_one_run checks they agree)",
     ("docs/sparse_substrate.md", "from rigl_ref.sparse_training.csr_update import csr_drop_grow"):
         "a signature with a bare `*` inside the call (not Python)",
+    ("docs/results.md", "rigl-ref sweep bench/configs/lenet300_mnist_sparse_momentum.toml --out sweeps/a"):
+        "the reproduction sweeps: about an hour of training on 2 cores; their records are committed and "
+        "tests/bench/test_results_traceable.py re-renders the tables from them",
 }
 
 # Names an outline uses without defining them: file -> Python source run before the file's first block.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from rigl_ref.sparse_training.granet import GraNet
 from rigl_ref.sparse_training.updaters import SET, SNFS, SNIP, Dense, GradualMagnitudePruning, RigL, Static
 
 
@@ -22,6 +23,7 @@ METHOD_REGISTRY: dict[str, MethodEntry] = {
     "set": MethodEntry(SET, True),
     "snfs": MethodEntry(SNFS, True),
     "pruning": MethodEntry(GradualMagnitudePruning, True),
+    "granet": MethodEntry(GraNet, True),
     "static": MethodEntry(Static, False),
     "snip": MethodEntry(SNIP, False),
     "dense": MethodEntry(Dense, False),

@@ -77,7 +77,7 @@ from rigl_ref.validate import (
 @dataclass(frozen=True)
 class RunOptions:
     """What a training run tells its updater (``MaskUpdater.from_run``): the convention, the gradient
-    feed and init, SNFS's decay, and gradual pruning's per-layer targets and window."""
+    feed and init, SNFS's decay, gradual pruning's per-layer targets and window, and GraNet's densities."""
 
     convention: object = DEFAULT_CONVENTION
     gradients: object = field(default_factory=CurrentBatch)
@@ -86,6 +86,9 @@ class RunOptions:
     final_sparsities: tuple = ()
     begin_step: int = 0
     end_step: int = 1
+    initial_density: float = 1.0  # GraNet: density at the start of its pruning window
+    final_density: float = 0.1  # GraNet: density the global pruning reaches
+    interval: int = 100  # GraNet: ΔT, the grid its cubic schedule counts on
 
 
 class MaskUpdater:

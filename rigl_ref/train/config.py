@@ -82,6 +82,7 @@ class RunConfig:
     snfs_decay: float = 0.9  # SNFS: EMA decay of the gradient
     pruning_begin_fraction: float = 0.0  # pruning: schedule start, fraction of steps
     pruning_end_fraction: float = 0.75  # pruning: target sparsity reached at this fraction of steps
+    granet_initial_sparsity: float = 0.5  # granet: sparsity of the initial masks (0 = dense start; official 0.5)
     # ---- optimizer
     optimizer: str = "sgd"
     lr: float = 0.1
@@ -115,6 +116,10 @@ class RunConfig:
         check_sparsity("sparsity", self.sparsity)
         for name in ("drop_fraction", "end_fraction", "snfs_decay", "pruning_begin_fraction", "pruning_end_fraction"):
             check_in_closed_unit_interval(name, getattr(self, name))
+        check_sparsity("granet_initial_sparsity", self.granet_initial_sparsity)
+        if self.method == "granet" and self.granet_initial_sparsity > self.sparsity:
+            raise ValueError(f"granet_initial_sparsity ({self.granet_initial_sparsity}) must not exceed sparsity "
+                             f"({self.sparsity}): GraNet prunes from the initial to the final sparsity")
         if self.pruning_begin_fraction >= self.pruning_end_fraction:
             raise ValueError(
                 f"pruning_begin_fraction ({self.pruning_begin_fraction}) must be below pruning_end_fraction "

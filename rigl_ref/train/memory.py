@@ -37,7 +37,7 @@ import numpy as np
 
 from rigl_ref.sparse_training.distributions import active_counts
 from rigl_ref.train.config import RunConfig
-from rigl_ref.train.setup import model_specs, small_dense_width, target_sparsities
+from rigl_ref.train.setup import initial_sparsities, model_specs, small_dense_width, target_sparsities
 
 SKIP_ENV = "RIGL_REF_SKIP_MEMORY_CHECK"
 PROCESS_BYTES = 320 << 20  # interpreter and libraries: measured 180-240 MB, about 60 MB more while Numba compiles
@@ -87,9 +87,9 @@ def estimate(config: RunConfig, dataset) -> MemoryEstimate:
     else:
         sparsities = target_sparsities(config, specs)
         sparse = {name for name, s in sparsities.items() if s > 0.0}
-        counts = active_counts([(s.name, s.framework_shape) for s in specs], sparsities, config.convention)
-        nnz = {s.name: (s.size if config.method == "pruning" else int(counts[s.name])) if s.name in sparse else 0
-               for s in specs}
+        start = initial_sparsities(config, specs, sparsities)  # the densest masks of the run
+        counts = active_counts([(s.name, s.framework_shape) for s in specs], start, config.convention)
+        nnz = {s.name: int(counts[s.name]) if s.name in sparse else 0 for s in specs}
     dense_weights = sum(s.size for s in specs if s.name not in sparse)
     largest = max((s for s in specs if s.name in sparse), key=lambda s: nnz[s.name], default=None)
     largest_nnz = nnz[largest.name] if largest is not None else 0

@@ -10,7 +10,8 @@ name from ``rigl_ref.sparse_training.registry``); this module only adds what a r
 
 SET's grow scores come from one Generator per layer, ``default_rng([seed, SET_STREAM, clock, layer])``
 (stateless, like TF1's step-seeded RNG, so a resumed run needs no RNG state). Gradual pruning runs on
-the ΔT grid between ``pruning_begin_fraction`` and ``pruning_end_fraction`` of the run.
+the ΔT grid between ``pruning_begin_fraction`` and ``pruning_end_fraction`` of the run; GraNet prunes in
+that window and regenerates on the ΔT grid from its start to the end of the run.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import copy
 import numpy as np
 
 from rigl_ref.sparse_training.framework_options import gradient_feed
+from rigl_ref.sparse_training.granet import granet_prune_rate
 from rigl_ref.sparse_training.registry import METHOD_REGISTRY
 from rigl_ref.sparse_training.schedules import (
     COSINE_SCHEDULES,
@@ -150,6 +152,14 @@ def make_method(config, convention, total: int, t_end: int, sparsities: dict, lr
         begin, end = pruning_window(config, total)
         schedule = make_update_schedule("jaxpruner", frequency=config.update_interval, begin_step=begin, end_step=end)
         fraction = _no_fraction
+    elif config.method == "granet":  # prunes inside its window, regenerates on every ΔT from its start on
+        begin, end = pruning_window(config, total)
+        schedule = make_update_schedule("jaxpruner", frequency=config.update_interval, begin_step=begin,
+                                        end_step=total)
+        alpha = config.drop_fraction
+
+        def fraction(clock):
+            return granet_prune_rate(clock, alpha=alpha, total_steps=total)
     else:
         begin, end = 0, 1
         schedule = make_update_schedule(convention.update_predicate, frequency=config.update_interval, end_step=t_end)
@@ -162,6 +172,8 @@ def make_method(config, convention, total: int, t_end: int, sparsities: dict, lr
     options = RunOptions(
         convention=convention, gradients=gradient_feed(config.grow_batches), snfs_decay=config.snfs_decay,
         final_sparsities=tuple(s for s in sparsities.values() if s > 0.0), begin_step=begin, end_step=end,
+        initial_density=1.0 - config.granet_initial_sparsity, final_density=1.0 - config.sparsity,
+        interval=config.update_interval,
     )
     return Scheduled(config.method, entry.updater.from_run(options), schedule, fraction, config.seed)
 

@@ -240,12 +240,13 @@ def render_plots(run_dir) -> str:
 
 def summary_text(summary: dict) -> str:
     """A few readable lines of a ``summary.json``."""
+    training = summary["flops"]["training_flops_ratio"]
+    training = "not modelled" if training is None else f"{training:.3f}x"
     lines = [
         f"{summary['method']} on {summary['model']} / {summary['dataset']}: test accuracy "
         f"final {summary['final_test_accuracy']:.4f}, best {summary['best_test_accuracy']:.4f}",
         f"  sparsity {summary['overall_sparsity']:.4f} ({summary['total_nnz']} of {summary['total_weights']} weights)"
-        f"; FLOPs vs dense: training {summary['flops']['training_flops_ratio']:.3f}x, "
-        f"inference {summary['flops']['inference_flops_ratio']:.3f}x",
+        f"; FLOPs vs dense: training {training}, inference {summary['flops']['inference_flops_ratio']:.3f}x",
         f"  {summary['steps']} steps ({summary['iterations']} batches) in {summary['wall_time_seconds']:.1f} s",
     ]
     for name, layer in summary["layers"].items():

@@ -68,6 +68,18 @@ def target_sparsities(config: RunConfig, specs) -> dict[str, float]:
     return {name: 0.0 if s is None else float(s) for name, s in result.items()}
 
 
+def initial_sparsities(config: RunConfig, specs, targets: dict) -> dict[str, float]:
+    """Sparsity of each layer's initial mask: the targets, except pruning (dense start) and GraNet (its
+    ``granet_initial_sparsity`` by the same distribution; 0 = a dense start, the official ``init_density 1``)."""
+    if config.method == "pruning":
+        return {name: 0.0 for name in targets}
+    if config.method == "granet":
+        if config.granet_initial_sparsity == 0.0:
+            return {name: 0.0 for name in targets}
+        return target_sparsities(config.replace(sparsity=config.granet_initial_sparsity), specs)
+    return dict(targets)
+
+
 def small_dense_width(config: RunConfig, dataset) -> float:
     """Largest width multiplier whose dense network has no more weights than the sparse one's active
     connections (bisection over the multiplier; hidden widths are ``int(h * width)``).
@@ -108,8 +120,9 @@ def build_model(config: RunConfig, dataset):
         dense = Model(config.model, specs, {}, stream(config.seed, WEIGHT_STREAM))
         return dense.sparsified(snip_masks(config, dataset, dense, sparsities, flatten)), sparsities
     else:  # the active positions of each sparse layer, drawn as sorted flat indices (never a dense mask)
+        start = initial_sparsities(config, specs, sparsities)
         masks = init_patterns([(s.name, s.framework_shape) for s in specs],
-                              {name: s if name in sparse_names else None for name, s in sparsities.items()},
+                              {name: start[name] if name in sparse_names else None for name in sparsities},
                               stream(config.seed, MASK_STREAM), config.convention)
     model = Model(config.model, specs, masks, stream(config.seed, WEIGHT_STREAM),
                   scale_by_density=config.init == "scaled")

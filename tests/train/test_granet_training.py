@@ -1,0 +1,64 @@
+"""GraNet through the trainer: every update equals the dense spec on the same state, and the run reaches
+the schedule's final sparsity."""
+
+import numpy as np
+import pytest
+
+from rigl_ref.data import synthetic
+from rigl_ref.sparse import GrowthInputs
+from rigl_ref.sparse_training.granet import granet_pruned_fraction, granet_update
+from rigl_ref.train.config import RunConfig
+from rigl_ref.train.loop import Trainer
+
+from train_helpers import tiny_config
+
+DATA = synthetic()
+
+
+@pytest.mark.parametrize("initial", [0.0, 0.5])
+def test_every_trainer_update_equals_the_spec_and_the_target_is_reached(initial):
+    config = tiny_config(method="granet", sparsity=0.9, granet_initial_sparsity=initial, drop_fraction=0.5,
+                         epochs=4, update_interval=2, pruning_end_fraction=0.6, distribution="uniform")
+    trainer = Trainer(config, DATA)
+    updater = trainer.method.updater
+    real_update, compared = updater.update, []
+
+    def checked(layers, *, step, drop_fraction, grads=None, rng=None):
+        growth = updater.gradients.last
+        assert all(isinstance(g, GrowthInputs) for g in growth)
+        dense = [layer.weight.to_dense() for layer in layers]
+        slots = []
+        for layer, (mask, _) in zip(layers, dense):
+            flat = layer.weight.active_flat_indices()
+            scattered = []
+            for slot in layer.slots:
+                full = np.zeros(mask.size, slot.dtype)
+                full[flat] = slot
+                scattered.append(full.reshape(mask.shape))
+            slots.append(tuple(scattered))
+        results = real_update(layers, step=step, drop_fraction=drop_fraction, grads=grads, rng=rng)
+        spec = granet_update([m for m, _ in dense], [w for _, w in dense], slots, growth,
+                             pruned=_pruned(updater, step), prune_rate=drop_fraction)
+        for fast, want in zip(results, spec):
+            mask, values = fast.weights.to_dense()
+            assert np.array_equal(mask, want.mask) and np.array_equal(values, want.weights)
+        compared.append(step)
+        return results
+
+    updater.update = checked
+    while not trainer.done:
+        trainer.train_iteration()
+    assert len(compared) >= 10
+    nnz = sum(trainer.model.nnz().values())
+    total = sum(s.size for s in trainer.model.specs)
+    assert nnz <= int(total * (1.0 - 0.9)) and nnz >= 0.95 * int(total * (1.0 - 0.9))
+
+
+def _pruned(updater, step):
+    return granet_pruned_fraction(step, initial_density=updater.initial_density, final_density=updater.final_density,
+                                  begin_step=updater.begin_step, end_step=updater.end_step, interval=updater.interval)
+
+
+def test_granet_refuses_an_initial_sparsity_above_the_target():
+    with pytest.raises(ValueError, match="granet_initial_sparsity .* must not exceed sparsity"):
+        RunConfig(method="granet", sparsity=0.5, granet_initial_sparsity=0.8)
