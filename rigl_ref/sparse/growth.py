@@ -55,3 +55,18 @@ class GrowthInputs(NamedTuple):
         indptr, indices = flat_to_pattern(flat, shape)
         dtype = self.row_factor.dtype.type
         return sddmm(indptr, indices, self.row_factor, self.col_factor) * dtype(scale)
+
+
+class CandidateScores(NamedTuple):
+    """Grow scores at some positions only: ``flat`` (sorted, distinct row-major flat indices) and one
+    finite ``score >= 0`` each; every other position counts as scoring below all of them (-1), ties to
+    the lower flat index. A sampled grow step (GSE) scores this way without a dense gradient."""
+
+    flat: np.ndarray
+    scores: np.ndarray
+
+    def dense(self, shape) -> np.ndarray:
+        """The dense score array the spec layer ranks: the scores at ``flat``, -1 elsewhere (float64)."""
+        out = np.full(int(np.prod(shape)), -1.0)
+        out[self.flat] = self.scores
+        return out.reshape(shape)

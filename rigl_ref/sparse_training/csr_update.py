@@ -47,7 +47,7 @@ from typing import Callable, Union
 import numpy as np
 
 from rigl_ref.kernels import dense_weight_gradient, grow_topk, sddmm
-from rigl_ref.sparse import CSRWeight, GrowthInputs, flat_to_pattern, rebuild
+from rigl_ref.sparse import CandidateScores, CSRWeight, GrowthInputs, flat_to_pattern, rebuild
 from rigl_ref.sparse_training.conventions import DEFAULT_CONVENTION, get_convention, rule_table
 from rigl_ref.sparse_training.drop_grow import (
     DropGrowResult,
@@ -64,6 +64,7 @@ from rigl_ref.sparse_training.drop_grow import (
     resolve_reinit_when_same,
     skips_update,
 )
+from rigl_ref.sparse_training.masks import positions_outside
 from rigl_ref.validate import check_finite
 
 GROW_BLOCK = (256, 512)  # rows x columns of grow_topk's gradient tiles (the values do not depend on it; measured
@@ -81,6 +82,7 @@ def csr_drop_grow(
     growth: GrowthInputs | None = None,
     growth_scale: float = 1.0,
     grow_scores=None,
+    grow_candidates: CandidateScores | None = None,
     convention=DEFAULT_CONVENTION,
     reinit_when_same: bool | None = None,
     grow_init: InitValue = 0.0,
@@ -96,6 +98,8 @@ def csr_drop_grow(
         growth: RigL: the recorded factors of the dense gradient; scores are ``|growth_scale * G|``
             (``growth_scale = 1/n`` for rigl-torch's mean over n concatenated batches).
         grow_scores: instead of ``growth``: dense grow scores of the weight's shape (SET's uniform draw).
+        grow_candidates: instead of either: scores at some positions only (``CandidateScores``, GSE's
+            sampled gradient), every other position scoring below them (-1) as in the spec.
         convention, reinit_when_same: as for ``drop_grow``.
         grow_init, slot_init: as for ``drop_grow``, but a per-position value is a callable
             ``f(flat) -> values`` (``flat``: the sorted row-major positions being (re)initialised, one value
@@ -107,8 +111,9 @@ def csr_drop_grow(
             store: refused with ValueError.
     """
     conv = get_convention(convention)
-    if (growth is None) == (grow_scores is None):
-        raise ValueError("pass exactly one of growth (RigL gradient factors) and grow_scores (dense scores)")
+    if sum(x is not None for x in (growth, grow_scores, grow_candidates)) != 1:
+        raise ValueError("pass exactly one of growth (RigL gradient factors), grow_scores (dense scores) and "
+                         "grow_candidates (scores at some positions)")
     slots = tuple(np.asarray(s) for s in slots)
     for i, s in enumerate(slots):
         if s.shape != weight.data.shape:
@@ -133,6 +138,8 @@ def csr_drop_grow(
     lift = _LIFT_CHECKS[conv.grow_candidates]
     if growth is not None:
         grown_flat = _grow_from_gradient(weight, growth, growth_scale, excluded, kept_flat, n_grow, lift)
+    elif grow_candidates is not None:
+        grown_flat = _grow_from_candidates(weight, grow_candidates, excluded, n_grow)
     else:
         grown_flat = _grow_from_scores(weight, grow_scores, excluded, kept_flat, n_grow, lift)
     _check_outside_values(conv, kept_inactive)
@@ -235,11 +242,9 @@ def _highest(score: np.ndarray, n: int) -> np.ndarray:
 
 
 def _lowest_outside(taken: np.ndarray, count: int, size: int) -> np.ndarray:
-    """The ``count`` smallest integers of ``[0, size)`` not in ``taken`` (the m-th one is
-    ``m + #{t in taken: t - rank(t) <= m}``), without enumerating the range."""
+    """The ``count`` smallest integers of ``[0, size)`` not in ``taken`` (``masks.positions_outside``)."""
     taken = np.sort(taken)
-    m = np.arange(min(count, size - len(taken)), dtype=np.int64)
-    return m + np.searchsorted(taken - np.arange(len(taken)), m, side="right")
+    return positions_outside(taken, np.arange(min(count, size - len(taken)), dtype=np.int64))
 
 
 # --- grow: I_grow ------------------------------------------------------------------------------------------
@@ -328,6 +333,22 @@ def _grow_from_scores(weight, grow_scores, excluded, kept_flat, n_grow, lift) ->
     chosen = flat[np.argsort(-scores[flat], kind="stable")[:n_grow]]
     lift.after_scores(scores, chosen, kept_flat)
     return np.sort(chosen)
+
+
+def _grow_from_candidates(weight, candidates: CandidateScores, excluded, n_grow) -> np.ndarray:
+    """The spec's top ``n_grow`` of ``CandidateScores.dense`` among the positions not excluded: the free
+    candidates by score (ties: lower flat index), then, if too few, the lowest free positions outside them
+    (score -1). Exact only for rules that exclude by set or lift below a minimum of -1 (GSE checks)."""
+    flat, scores = np.asarray(candidates.flat, np.int64), check_finite("grow_candidates.scores", candidates.scores)
+    if flat.shape != scores.shape or (flat.size and (flat.min() < 0 or flat.max() >= weight.size)):
+        raise ValueError(f"grow_candidates: flat {flat.shape} and scores {scores.shape} must align, positions in "
+                         f"[0, {weight.size})")
+    if np.any(scores < 0):
+        raise ValueError("grow_candidates.scores must be >= 0 (the positions outside score -1)")
+    free = ~np.isin(flat, excluded, assume_unique=True)
+    ranked = flat[free][np.lexsort((flat[free], -scores[free]))][:n_grow]
+    fill = _lowest_outside(_union(np.asarray(excluded, np.int64), flat), n_grow - ranked.size, weight.size)
+    return np.sort(np.concatenate((ranked, fill)))
 
 
 def _check_below_min_lift(min_score, ranked_scores, ranked_flat, kept_flat) -> None:

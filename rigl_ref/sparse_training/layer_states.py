@@ -8,8 +8,10 @@
 Both return a :class:`~rigl_ref.sparse_training.drop_grow.DropGrowResult` with the same field names.
 A method hands :func:`execute` a grow score that is either a dense array (scores of the layer's shape)
 or a :class:`~rigl_ref.sparse.GrowthInputs` meaning ``|gradient|``: a CSR layer ranks it block by block
-without a dense matrix, a dense layer ranks ``|growth.dense_gradient()|`` (the same floats). The drop
-score is always the convention's magnitude score, so a method never names an executor.
+without a dense matrix, a dense layer ranks ``|growth.dense_gradient()|`` (the same floats); or
+:class:`~rigl_ref.sparse.CandidateScores` (scores at some positions, GSE): a CSR layer ranks the
+candidates, a dense layer ranks ``CandidateScores.dense`` (-1 elsewhere). The drop score is always the
+convention's magnitude score, so a method never names an executor.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rigl_ref.sparse import CSRWeight, GrowthInputs, rebuild
+from rigl_ref.sparse import CandidateScores, CSRWeight, GrowthInputs, rebuild
 from rigl_ref.sparse_training.csr_update import csr_drop_grow, csr_no_change
 from rigl_ref.sparse_training.drop_grow import (
     DropGrowResult,
@@ -127,7 +129,12 @@ def execute(layer, drop_fraction: float, grow_score, convention, *, reinit_when_
     if init.needs_gradient and gradient is None:
         raise ValueError(f"{type(init).__name__} needs the layer's gradient; this method has none")
     if isinstance(layer, LayerState):
-        scores = np.abs(grow_score.dense_gradient()) if isinstance(grow_score, GrowthInputs) else grow_score
+        if isinstance(grow_score, GrowthInputs):
+            scores = np.abs(grow_score.dense_gradient())
+        elif isinstance(grow_score, CandidateScores):
+            scores = grow_score.dense(layer.shape)
+        else:
+            scores = grow_score
         grad = dense_gradient(gradient) if init.needs_gradient else None
         return drop_grow(
             layer.mask, layer.weights, score_drop(layer.mask, layer.weights, convention), scores, drop_fraction,
@@ -139,7 +146,12 @@ def execute(layer, drop_fraction: float, grow_score, convention, *, reinit_when_
         slot_init = lambda flat: init.slot_values(gradient_values_at(gradient, flat))  # noqa: E731
     else:
         grow_init, slot_init = init.weight_values(None), init.slot_values(None)
-    source = {"growth": grow_score} if isinstance(grow_score, GrowthInputs) else {"grow_scores": grow_score}
+    if isinstance(grow_score, GrowthInputs):
+        source = {"growth": grow_score}
+    elif isinstance(grow_score, CandidateScores):
+        source = {"grow_candidates": grow_score}
+    else:
+        source = {"grow_scores": grow_score}
     return csr_drop_grow(layer.weight, drop_fraction, convention=convention, reinit_when_same=reinit_when_same,
                          slots=layer.slots, grow_init=grow_init, slot_init=slot_init, slot_names=layer.slot_names,
                          **source)

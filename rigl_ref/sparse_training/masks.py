@@ -99,3 +99,21 @@ def init_masks(layers, sparsities: Mapping[str, float | None], rng, convention=D
         mask.reshape(-1)[flat if flat is not None else []] = True
         masks[layer.name] = mask
     return masks
+
+
+def positions_outside(taken: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """The positions of rank ``ranks`` (0-based, ascending order) among the integers not in the sorted,
+    distinct ``taken``: the r-th one is ``r + #{i: taken[i] - i <= r}``, without enumerating the range."""
+    taken = np.asarray(taken, np.int64)
+    ranks = np.asarray(ranks, np.int64)
+    return ranks + np.searchsorted(taken - np.arange(len(taken), dtype=np.int64), ranks, side="right")
+
+
+def random_inactive_indices(active_flat: np.ndarray, size: int, count: int, rng) -> np.ndarray:
+    """``count`` distinct positions of ``[0, size)`` outside the sorted active positions ``active_flat``,
+    sorted, uniform over all such sets: :func:`random_active_indices` draws their ranks among the
+    ``size - len(active_flat)`` inactive positions (one Generator call), :func:`positions_outside` maps
+    ranks to positions. Memory and time O(``len(active_flat) + count``), whatever ``size``."""
+    active_flat = np.asarray(active_flat, np.int64)
+    ranks = random_active_indices((int(size) - len(active_flat),), count, rng)
+    return positions_outside(active_flat, ranks)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from rigl_ref.sparse_training.granet import GraNet
+from rigl_ref.sparse_training.gse import GSE
 from rigl_ref.sparse_training.updaters import SET, SNFS, SNIP, Dense, GradualMagnitudePruning, RigL, Static
 
 
@@ -24,6 +25,7 @@ METHOD_REGISTRY: dict[str, MethodEntry] = {
     "snfs": MethodEntry(SNFS, True),
     "pruning": MethodEntry(GradualMagnitudePruning, True),
     "granet": MethodEntry(GraNet, True),
+    "gse": MethodEntry(GSE, True),
     "static": MethodEntry(Static, False),
     "snip": MethodEntry(SNIP, False),
     "dense": MethodEntry(Dense, False),

@@ -77,7 +77,8 @@ from rigl_ref.validate import (
 @dataclass(frozen=True)
 class RunOptions:
     """What a training run tells its updater (``MaskUpdater.from_run``): the convention, the gradient
-    feed and init, SNFS's decay, gradual pruning's per-layer targets and window, and GraNet's densities."""
+    feed and init, SNFS's decay, gradual pruning's per-layer targets and window, GraNet's densities and
+    GSE's sample factor."""
 
     convention: object = DEFAULT_CONVENTION
     gradients: object = field(default_factory=CurrentBatch)
@@ -89,6 +90,7 @@ class RunOptions:
     initial_density: float = 1.0  # GraNet: density at the start of its pruning window
     final_density: float = 0.1  # GraNet: density the global pruning reaches
     interval: int = 100  # GraNet: ΔT, the grid its cubic schedule counts on
+    gse_sample_factor: float = 1.0  # GSE: grow candidates sampled per update, relative to the active count
 
 
 class MaskUpdater:

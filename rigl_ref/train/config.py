@@ -83,6 +83,7 @@ class RunConfig:
     pruning_begin_fraction: float = 0.0  # pruning: schedule start, fraction of steps
     pruning_end_fraction: float = 0.75  # pruning: target sparsity reached at this fraction of steps
     granet_initial_sparsity: float = 0.5  # granet: sparsity of the initial masks (0 = dense start; official 0.5)
+    gse_sample_factor: float = 1.0  # gse: inactive positions scored per update, as a multiple of the active count
     # ---- optimizer
     optimizer: str = "sgd"
     lr: float = 0.1
@@ -117,6 +118,8 @@ class RunConfig:
         for name in ("drop_fraction", "end_fraction", "snfs_decay", "pruning_begin_fraction", "pruning_end_fraction"):
             check_in_closed_unit_interval(name, getattr(self, name))
         check_sparsity("granet_initial_sparsity", self.granet_initial_sparsity)
+        if not self.gse_sample_factor > 0 or not math.isfinite(self.gse_sample_factor):
+            raise ValueError(f"gse_sample_factor must be a finite number > 0, got {self.gse_sample_factor!r}")
         if self.method == "granet" and self.granet_initial_sparsity > self.sparsity:
             raise ValueError(f"granet_initial_sparsity ({self.granet_initial_sparsity}) must not exceed sparsity "
                              f"({self.sparsity}): GraNet prunes from the initial to the final sparsity")

@@ -37,7 +37,7 @@ def flops_summary(trainer) -> dict:
     sparsities = {s.name: 1.0 - nnz[s.name] / s.size for s in specs}
     if config.method == "pruning":
         sparsities = {name: trainer.sparsities[name] for name in sparsities}
-    if config.method == "granet":  # inference FLOPs of the final masks; its training FLOPs are not modelled
+    if config.method in ("granet", "gse"):  # inference FLOPs of the final masks; training FLOPs not modelled
         data = flops_report(catalogue, sparsities, method="static", convention=config.convention).to_dict()
         return {"inference_flops_ratio": data["inference_flops_ratio"], "training_flops_ratio": None,
                 "inference_flops": data["inference_flops"], "dense_inference_flops": data["dense_inference_flops"]}
