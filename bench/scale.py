@@ -2,6 +2,7 @@
 
     python bench/scale.py --width 65536 --sparsity 0.999 --steps 12 --json scale.json
     python bench/scale.py --find-largest --sparsity 0.9999 --budget-gib 20 --json largest.json
+    python bench/scale.py --width 65536 --sparsity 0.999 --methods rigl gse --json scale_gse.json
 
 The network is ``784 - W - W - 10`` (uniform sparsity S on every layer, so the W x W layer keeps
 ``round((1 - S) W^2)`` connections) trained by ``rigl_ref.train.loop.Trainer`` (RigL, paper convention,
@@ -17,6 +18,8 @@ product), i.e. the dense baseline, which at W = 65 536 cannot be allocated (16 G
 
 ``--find-largest`` doubles W from ``--width`` while a run fits in ``--budget-gib`` (the trainer's up-front
 memory estimate refuses a run that would not fit, and so stops the search) and records every run.
+``--methods rigl gse`` measures exact RigL and GSE (sampled growth, ``--sample-factor`` gamma) one after
+the other at each width, in the same invocation, so their update times compare (each record has ``method``).
 Threads: 1 (BLAS and Numba), as in the other benchmarks.
 """
 
@@ -55,7 +58,8 @@ def gemm_rate(size: int = 1024) -> float:
     return size**3 / float(np.median(times))
 
 
-def measure(width: int, sparsity: float, steps: int, batch_size: int, update_interval: int | None) -> dict:
+def measure(width: int, sparsity: float, steps: int, batch_size: int, update_interval: int | None,
+            method: str = "rigl", sample_factor: float = 1.0) -> dict:
     """One run in this process (the child side)."""
     from rigl_ref.data import synthetic
     from rigl_ref.train.config import RunConfig
@@ -65,8 +69,9 @@ def measure(width: int, sparsity: float, steps: int, batch_size: int, update_int
     interval = update_interval or max(1, steps // 4)
     per_epoch = data.n_train // batch_size
     config = RunConfig(dataset="synthetic", model="mlp", hidden=[width, width], sparsity=sparsity,
-                       distribution="uniform", method="rigl", batch_size=batch_size,
-                       epochs=-(-steps // per_epoch) + 1, update_interval=interval, end_fraction=1.0, seed=0)
+                       distribution="uniform", method=method, gse_sample_factor=sample_factor,
+                       batch_size=batch_size, epochs=-(-steps // per_epoch) + 1, update_interval=interval,
+                       end_fraction=1.0, seed=0)
     trainer = Trainer(config, data)
     grow_times = []
     real_update = trainer.method.update
@@ -86,6 +91,7 @@ def measure(width: int, sparsity: float, steps: int, batch_size: int, update_int
             step_times.append(time.perf_counter() - start)
     rate = gemm_rate()
     return {
+        "method": method, "sample_factor": sample_factor if method == "gse" else None,
         "width": width, "sparsity": sparsity, "nnz": int(sum(trainer.model.nnz().values())), "steps": steps,
         "batch_size": batch_size, "update_interval": interval, "updates": len(grow_times),
         "peak_rss_bytes": _vm_hwm(),
@@ -96,11 +102,12 @@ def measure(width: int, sparsity: float, steps: int, batch_size: int, update_int
     }
 
 
-def run_child(width, sparsity, steps, batch_size, update_interval) -> dict | str:
+def run_child(width, sparsity, steps, batch_size, update_interval, method="rigl", sample_factor=1.0) -> dict | str:
     """:func:`measure` in a fresh process; the record, or the one-line refusal of the memory check."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
     args = [sys.executable, __file__, "--child", "--width", str(width), "--sparsity", str(sparsity),
-            "--steps", str(steps), "--batch-size", str(batch_size)]
+            "--steps", str(steps), "--batch-size", str(batch_size), "--methods", method,
+            "--sample-factor", str(sample_factor)]
     if update_interval:
         args += ["--update-interval", str(update_interval)]
     done = subprocess.run(args, capture_output=True, text=True, env=env)
@@ -110,11 +117,11 @@ def run_child(width, sparsity, steps, batch_size, update_interval) -> dict | str
 
 
 def _table(records: list[dict]) -> str:
-    head = f"{'width':>8} {'sparsity':>9} {'nnz':>12} {'peak RSS':>10} {'step s':>9} {'grow s':>9} {'dense GEMM s':>13} {'dense/sparse':>12}"
+    head = f"{'method':>6} {'width':>8} {'sparsity':>9} {'nnz':>12} {'peak RSS':>10} {'step s':>9} {'grow s':>9} {'dense GEMM s':>13} {'dense/sparse':>12}"
     rows = [head]
     for r in records:
         ratio = r["dense_gemm_estimate_s"] / r["median_step_s"]
-        rows.append(f"{r['width']:>8} {r['sparsity']:>9} {r['nnz']:>12} {r['peak_rss_bytes'] / 2**30:>8.2f}Gi "
+        rows.append(f"{r['method']:>6} {r['width']:>8} {r['sparsity']:>9} {r['nnz']:>12} {r['peak_rss_bytes'] / 2**30:>8.2f}Gi "
                     f"{r['median_step_s']:>9.4f} {r['median_grow_s'] or float('nan'):>9.3f} "
                     f"{r['dense_gemm_estimate_s']:>13.3f} {ratio:>11.1f}x")
     return "\n".join(rows)
@@ -127,6 +134,8 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--update-interval", type=int, default=None)
+    parser.add_argument("--methods", nargs="+", choices=["rigl", "gse"], default=["rigl"])
+    parser.add_argument("--sample-factor", type=float, default=1.0, help="GSE: gamma, candidates per active connection")
     parser.add_argument("--find-largest", action="store_true")
     parser.add_argument("--budget-gib", type=float, default=20.0)
     parser.add_argument("--json", type=Path, default=None)
@@ -136,18 +145,22 @@ def main(argv=None) -> int:
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(1):
-            print(json.dumps(measure(args.width, args.sparsity, args.steps, args.batch_size, args.update_interval)))
+            print(json.dumps(measure(args.width, args.sparsity, args.steps, args.batch_size, args.update_interval,
+                                     args.methods[0], args.sample_factor)))
         return 0
     records, width = [], args.width
     while True:
-        result = run_child(width, args.sparsity, args.steps, args.batch_size, args.update_interval)
-        if isinstance(result, str):
-            print(f"width {width}: not run: {result}")
+        results = [run_child(width, args.sparsity, args.steps, args.batch_size, args.update_interval, method,
+                             args.sample_factor) for method in args.methods]
+        refused = next((r for r in results if isinstance(r, str)), None)
+        if refused is not None:
+            print(f"width {width}: not run: {refused}")
             if not records:
                 return 2
             break
-        records.append(result)
-        print(_table(records[-1:]) if len(records) > 1 else _table(records), flush=True)
+        print(_table(results) if not records else "\n".join(_table(results).splitlines()[1:]), flush=True)
+        records += results
+        result = max(results, key=lambda r: r["peak_rss_bytes"])
         if not args.find_largest or result["peak_rss_bytes"] * 4 > args.budget_gib * 2**30:
             break  # doubling W at fixed sparsity roughly quadruples nnz and memory
         width *= 2

@@ -14,9 +14,11 @@ def test_a_tiny_scale_run_writes_the_documented_record(tmp_path):
     spec.loader.exec_module(module)
     path = tmp_path / "scale.json"
     assert module.main(["--width", "256", "--sparsity", "0.9", "--steps", "6", "--update-interval", "2",
-                        "--json", str(path)]) == 0
+                        "--methods", "rigl", "gse", "--json", str(path)]) == 0
     written = json.loads(path.read_text())
-    (record,) = written["records"]
+    record, sampled = written["records"]
+    assert (record["method"], sampled["method"], sampled["sample_factor"]) == ("rigl", "gse", 1.0)
+    assert sampled["nnz"] == record["nnz"] and sampled["updates"] == 3
     assert {"width", "sparsity", "nnz", "steps", "peak_rss_bytes", "median_step_s", "median_grow_s",
             "dense_gemm_estimate_s"} <= set(record)
     assert record["width"] == 256 and record["steps"] == 6 and record["updates"] == 3
@@ -31,6 +33,6 @@ def test_a_refused_run_exits_2(tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("bench_scale", BENCH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    monkeypatch.setattr(module, "run_child", lambda *args: "NotEnoughMemory: this run needs about 9 GiB")
+    monkeypatch.setattr(module, "run_child", lambda *args, **kwargs: "NotEnoughMemory: this run needs about 9 GiB")
     assert module.main(["--width", "1000000", "--json", str(tmp_path / "x.json")]) == 2
     assert not (tmp_path / "x.json").exists()
