@@ -1,37 +1,17 @@
 """Live differential tests against PyPI rigl-torch 0.5.2 (the ``diff`` extra: torch + rigl-torch).
 
-rigl-torch's ``rigl_torch/util.py`` imports torchvision only for two ``isinstance`` checks
-(``torchvision.models.resnet.Bottleneck`` / ``BasicBlock``, to recurse into ResNet blocks). torchvision is
-not needed for anything else, so this harness installs a stub module tree ``torchvision.models.resnet``
-with two empty classes in ``sys.modules`` before rigl-torch is imported (only when the real torchvision is
-absent). The tests skip when torch or rigl-torch is not installed.
+rigl-torch imports torchvision only for two ``isinstance`` checks; ``rigl_ref.interop.rigl_torch_import``
+stubs that module tree (when no real torchvision is installed) before importing rigl-torch. The tests skip
+when torch or rigl-torch is not installed.
 """
-
-import importlib.util
-import sys
-import types
 
 import pytest
 
-
-def _install_torchvision_stub() -> None:
-    if "torchvision" in sys.modules or importlib.util.find_spec("torchvision") is not None:
-        return
-    torchvision = types.ModuleType("torchvision")
-    models = types.ModuleType("torchvision.models")
-    resnet = types.ModuleType("torchvision.models.resnet")
-    resnet.Bottleneck = type("Bottleneck", (), {})  # never instantiated: isinstance() is always False
-    resnet.BasicBlock = type("BasicBlock", (), {})
-    torchvision.models, models.resnet = models, resnet
-    sys.modules.update({"torchvision": torchvision, "torchvision.models": models, "torchvision.models.resnet": resnet})
+from rigl_ref.interop.rigl_torch_import import import_rigl_torch, rigl_torch_available
 
 
 @pytest.fixture(scope="session")
 def rigl_torch():
-    pytest.importorskip("torch")
-    if importlib.util.find_spec("rigl_torch") is None:
-        pytest.skip("rigl-torch is not installed (pip install '.[diff]')")
-    _install_torchvision_stub()
-    from rigl_torch import RigL
-
-    return RigL
+    if not rigl_torch_available():
+        pytest.skip("torch or rigl-torch is not installed (pip install '.[diff]')")
+    return import_rigl_torch()
