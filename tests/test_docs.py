@@ -60,6 +60,9 @@ SKIPPED = {
     ("docs/results.md", "rigl-ref sweep bench/configs/lenet300_mnist_sparse_momentum.toml --out sweeps/a"):
         "the reproduction sweeps: about an hour of training on 2 cores; their records are committed and "
         "tests/bench/test_results_traceable.py re-renders the tables from them",
+    ("docs/methods.md", "rigl-ref sweep bench/configs/methods_embedded.toml --out sweeps/methods_embedded"):
+        "ten training runs (about a minute on 2 cores); their records are committed and "
+        "tests/bench/test_results_traceable.py re-renders the table from them",
 }
 
 # Names an outline uses without defining them: file -> Python source run before the file's first block.
