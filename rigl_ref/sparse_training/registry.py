@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from rigl_ref.sparse_training.granet import GraNet
 from rigl_ref.sparse_training.gse import GSE
+from rigl_ref.sparse_training.structured_methods import NM, SRigL
 from rigl_ref.sparse_training.updaters import SET, SNFS, SNIP, Dense, GradualMagnitudePruning, RigL, Static
 
 
@@ -26,6 +27,8 @@ METHOD_REGISTRY: dict[str, MethodEntry] = {
     "pruning": MethodEntry(GradualMagnitudePruning, True),
     "granet": MethodEntry(GraNet, True),
     "gse": MethodEntry(GSE, True),
+    "srigl": MethodEntry(SRigL, True),
+    "nm": MethodEntry(NM, True),
     "static": MethodEntry(Static, False),
     "snip": MethodEntry(SNIP, False),
     "dense": MethodEntry(Dense, False),

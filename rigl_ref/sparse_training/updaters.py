@@ -91,6 +91,11 @@ class RunOptions:
     final_density: float = 0.1  # GraNet: density the global pruning reaches
     interval: int = 100  # GraNet: ΔT, the grid its cubic schedule counts on
     gse_sample_factor: float = 1.0  # GSE: grow candidates sampled per update, relative to the active count
+    layer_budgets: tuple = ()  # SRigL: int(N (1 - s)) per sparse layer
+    neuron_axes: tuple = ()  # SRigL, N:M: per sparse layer, 0 = rows are neurons, 1 = columns are
+    ablatable: tuple = ()  # SRigL: per sparse layer, may neurons be ablated (the network's last layer: no)
+    srigl_min_salient: float = 0.3  # SRigL: dynamic ablation threshold (0 = none)
+    nm: tuple = (2, 4)  # N:M: (N, M)
 
 
 class MaskUpdater:

@@ -22,6 +22,7 @@ from pathlib import Path
 import tomli_w
 
 from rigl_ref.data import DATASET_NAMES
+from rigl_ref.sparse_training.structured import check_nm
 from rigl_ref.optim import LR_SCHEDULES, Adam
 from rigl_ref.sparse_training.conventions import PRESETS
 from rigl_ref.sparse_training.drop_grow import masked_slots
@@ -84,6 +85,9 @@ class RunConfig:
     pruning_end_fraction: float = 0.75  # pruning: target sparsity reached at this fraction of steps
     granet_initial_sparsity: float = 0.5  # granet: sparsity of the initial masks (0 = dense start; official 0.5)
     gse_sample_factor: float = 1.0  # gse: inactive positions scored per update, as a multiple of the active count
+    srigl_min_salient: float = 0.3  # srigl: neuron ablation threshold (>= 1: count, < 1: share of the fan-in; 0: none)
+    nm_n: int = 2  # nm: active connections in every group ...
+    nm_m: int = 4  # ... of nm_m consecutive inputs of a neuron (sparsity must be 1 - nm_n / nm_m)
     # ---- optimizer
     optimizer: str = "sgd"
     lr: float = 0.1
@@ -118,6 +122,12 @@ class RunConfig:
         for name in ("drop_fraction", "end_fraction", "snfs_decay", "pruning_begin_fraction", "pruning_end_fraction"):
             check_in_closed_unit_interval(name, getattr(self, name))
         check_sparsity("granet_initial_sparsity", self.granet_initial_sparsity)
+        if not math.isfinite(self.srigl_min_salient) or self.srigl_min_salient < 0:
+            raise ValueError(f"srigl_min_salient must be a finite number >= 0, got {self.srigl_min_salient!r}")
+        check_nm(self.nm_n, self.nm_m)
+        if self.method == "nm" and (abs(self.sparsity - (1 - self.nm_n / self.nm_m)) > 1e-9 or self.distribution != "uniform"):
+            raise ValueError(f"method 'nm' needs distribution 'uniform' and sparsity = 1 - nm_n / nm_m = "
+                             f"{1 - self.nm_n / self.nm_m!r}; got distribution {self.distribution!r}, sparsity {self.sparsity!r}")
         if not self.gse_sample_factor > 0 or not math.isfinite(self.gse_sample_factor):
             raise ValueError(f"gse_sample_factor must be a finite number > 0, got {self.gse_sample_factor!r}")
         if self.method == "granet" and self.granet_initial_sparsity > self.sparsity:

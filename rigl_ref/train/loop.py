@@ -67,7 +67,8 @@ class Trainer:
         self.model, self.sparsities = build_model(config, dataset)
         self.optimizer = make_optimizer(config)
         self.lr = make_lr(config, self.total)
-        self.method = make_method(config, self.convention, self.total, self.t_end, self.sparsities, self.lr)
+        self.method = make_method(config, self.convention, self.total, self.t_end, self.sparsities, self.lr,
+                                  self.model.specs)
         self.replaces = self.method.updates and self.convention.replaces_weight_step(config.method)
         self.growth_batch = self._fixed_growth_batch() if config.grow_source == "fixed_batch" else None
         self.iteration = 0  # batches consumed

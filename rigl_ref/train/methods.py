@@ -22,6 +22,7 @@ import numpy as np
 
 from rigl_ref.sparse_training.framework_options import gradient_feed
 from rigl_ref.sparse_training.granet import granet_prune_rate
+from rigl_ref.sparse_training.structured import srigl_budget
 from rigl_ref.sparse_training.registry import METHOD_REGISTRY
 from rigl_ref.sparse_training.schedules import (
     COSINE_SCHEDULES,
@@ -142,9 +143,10 @@ def pruning_window(config, total: int) -> tuple[int, int]:
     return begin, end
 
 
-def make_method(config, convention, total: int, t_end: int, sparsities: dict, lr=None):
+def make_method(config, convention, total: int, t_end: int, sparsities: dict, lr=None, specs=()):
     """The run's mask-update method: the registry's updater with the run's schedule, or :class:`NoUpdates`.
-    ``lr``: the run's learning-rate schedule (read by ``drop_schedule = "lr_scaled"``)."""
+    ``lr``: the run's learning-rate schedule (read by ``drop_schedule = "lr_scaled"``); ``specs``: the
+    model's layer specs (read by the structured methods: budgets, neuron axes, the last layer)."""
     entry = METHOD_REGISTRY[config.method]
     if not entry.updates:
         return NoUpdates(config.method)
@@ -174,8 +176,20 @@ def make_method(config, convention, total: int, t_end: int, sparsities: dict, lr
         final_sparsities=tuple(s for s in sparsities.values() if s > 0.0), begin_step=begin, end_step=end,
         initial_density=1.0 - config.granet_initial_sparsity, final_density=1.0 - config.sparsity,
         interval=config.update_interval, gse_sample_factor=config.gse_sample_factor,
+        srigl_min_salient=config.srigl_min_salient, nm=(config.nm_n, config.nm_m), **_structure(specs, sparsities),
     )
     return Scheduled(config.method, entry.updater.from_run(options), schedule, fraction, config.seed)
+
+
+def _structure(specs, sparsities: dict) -> dict:
+    """Per sparse layer, in model order: SRigL's budget ``int(N (1 - s))``, the neuron axis of its CSR
+    layout (linear ``(in, out)``: 1; conv ``(out, in*k*k)``: 0), and whether neurons may be ablated (not in
+    the network's last layer)."""
+    sparse = [spec for spec in specs if sparsities.get(spec.name, 0.0) > 0.0]
+    last = specs[-1].name if specs else None
+    return dict(layer_budgets=tuple(srigl_budget(s.size, sparsities[s.name]) for s in sparse),
+                neuron_axes=tuple(1 if s.kind == "linear" else 0 for s in sparse),
+                ablatable=tuple(s.name != last for s in sparse))
 
 
 def _drop_fraction_schedule(name: str, convention, lr):

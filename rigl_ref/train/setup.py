@@ -23,6 +23,7 @@ from rigl_ref.nn.models import Model, architecture
 from rigl_ref.optim import SGD, Adam, AdamW, StepDecay, Warmup, is_decayed, make_lr_schedule
 from rigl_ref.sparse_training.distributions import DISTRIBUTION_ALIASES, active_counts, layer_sparsities
 from rigl_ref.sparse_training.masks import init_patterns
+from rigl_ref.sparse_training.structured import constant_fan_in_pattern, nm_pattern, srigl_budget
 from rigl_ref.sparse_training.updaters import SNIP
 from rigl_ref.train.config import RunConfig
 
@@ -116,6 +117,8 @@ def build_model(config: RunConfig, dataset):
     sparse_names = [name for name, s in sparsities.items() if s > 0.0]
     if config.method == "pruning":  # start dense (CSR at density 1), prune towards the targets
         masks = {spec.name: np.arange(spec.size, dtype=np.int64) for spec in specs if spec.name in sparse_names}
+    elif config.method in ("srigl", "nm"):
+        masks = structured_patterns(config, [s for s in specs if s.name in sparse_names], sparsities)
     elif config.method == "snip":
         dense = Model(config.model, specs, {}, stream(config.seed, WEIGHT_STREAM))
         return dense.sparsified(snip_masks(config, dataset, dense, sparsities, flatten)), sparsities
@@ -127,6 +130,34 @@ def build_model(config: RunConfig, dataset):
     model = Model(config.model, specs, masks, stream(config.seed, WEIGHT_STREAM),
                   scale_by_density=config.init == "scaled")
     return model, sparsities
+
+
+def structured_patterns(config: RunConfig, specs, sparsities: dict) -> dict:
+    """Initial masks of the structured methods, layer by layer from one Generator (``seed + MASK_STREAM``):
+    SRigL's constant fan-in ``int(N (1 - s)) // neurons`` per neuron, or N of every M consecutive inputs,
+    drawn in the neuron-major layout (``structured``) and returned as framework-layout flat indices."""
+    rng = stream(config.seed, MASK_STREAM)
+    masks = {}
+    for spec in specs:
+        neurons, fan_in = spec.fan_out, spec.size // spec.fan_out
+        if config.method == "srigl":
+            flat = constant_fan_in_pattern(neurons, fan_in, srigl_budget(spec.size, sparsities[spec.name]), rng)
+        else:
+            flat = nm_pattern(neurons, fan_in, config.nm_n, config.nm_m, rng)
+        masks[spec.name] = neuron_major_to_framework(spec, flat)
+    return masks
+
+
+def neuron_major_to_framework(spec, flat) -> np.ndarray:
+    """Neuron-major positions ``o * fan_in + j`` (torch layout: ``j`` over ``(in)`` or ``(in, kh, kw)``) as
+    sorted flat indices of the framework layout ``(in, out)`` / ``(kh, kw, in, out)``."""
+    neuron, j = np.divmod(np.asarray(flat, np.int64), spec.size // spec.fan_out)
+    if spec.kind == "conv":
+        k = spec.kernel_size
+        c, rest = np.divmod(j, k * k)
+        kh, kw = np.divmod(rest, k)
+        j = (kh * k + kw) * spec.fan_in + c
+    return np.sort(j * spec.fan_out + neuron)
 
 
 def snip_masks(config: RunConfig, dataset, dense: Model, sparsities, flatten: bool) -> dict:

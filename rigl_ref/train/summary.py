@@ -16,6 +16,8 @@ from rigl_ref.sparse_training.flops import PruningSchedule, flops_report, infere
 from rigl_ref.train.setup import model_specs
 
 
+STRUCTURED_FLOPS = {"srigl": "rigl", "nm": "rigl"}  # the same training cost model: a dense gradient every ΔT
+
 def catalogue_of(specs, model: str):
     """The FLOPs counter's layer catalogue for the model built from ``specs``."""
     if model == "lenet5":
@@ -42,7 +44,7 @@ def flops_summary(trainer) -> dict:
         return {"inference_flops_ratio": data["inference_flops_ratio"], "training_flops_ratio": None,
                 "inference_flops": data["inference_flops"], "dense_inference_flops": data["dense_inference_flops"]}
     report = flops_report(
-        catalogue, sparsities, method=config.method, delta_t=config.update_interval,
+        catalogue, sparsities, method=STRUCTURED_FLOPS.get(config.method, config.method), delta_t=config.update_interval,
         t_end_fraction=config.end_fraction,
         pruning=PruningSchedule(begin=trainer.method.schedule.begin_step, end=trainer.method.schedule.end_step,
                                 total=trainer.total, every=config.update_interval)

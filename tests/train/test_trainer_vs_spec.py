@@ -37,7 +37,10 @@ from rigl_ref.train.setup import SET_STREAM, stream
 from train_helpers import tiny_config
 
 DATA = synthetic()
-UPDATING_METHODS = [name for name, entry in METHOD_REGISTRY.items() if entry.updates]
+# srigl and nm are left out: their machines would need the structured methods' own initial masks and
+# budgets (constant fan-in, N of M); their spec == CSR equality is tests/sparse_training/test_structured.py
+# and their runs through the trainer tests/train/test_structured_training.py.
+UPDATING_METHODS = [name for name, entry in METHOD_REGISTRY.items() if entry.updates and name not in ("srigl", "nm")]
 
 
 def _bits(array: np.ndarray) -> bytes:
@@ -164,6 +167,8 @@ class _Refused(Exception):
 @pytest.mark.parametrize("preset", list(PRESETS))
 @pytest.mark.parametrize("method", UPDATING_METHODS)
 def test_trainer_update_equals_the_dense_spec_at_every_step(method, preset):
+    if method == "gse" and preset == "jaxpruner":
+        pytest.skip("GSE refuses jaxpruner's lift above the maximum (test_gse.py checks the refusal)")
     machine = type(f"TrainerAgainstSpec_{method}_{preset}", (TrainerAgainstSpec,),
                    {"method": method, "preset": preset})
     machine.TestCase.settings = settings(
