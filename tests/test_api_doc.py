@@ -2,30 +2,29 @@
 ``__all__`` of ``rigl_ref`` and of each subpackage defining one) with its signature and a purpose taken
 from its docstring. A stale file, or a public name without a docstring, fails here."""
 
-import importlib.util
+import importlib
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _generator():
-    spec = importlib.util.spec_from_file_location("gen_api", ROOT / "docs" / "gen_api.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def gen(load_script):
+    return load_script("docs/gen_api.py")
 
 
-def test_api_md_is_up_to_date():
-    text, missing = _generator().render()
+def test_api_md_is_up_to_date(gen):
+    text, missing = gen.render()
     assert not missing, f"public names without a docstring (their purpose in docs/api.md is empty): {missing}"
     assert (ROOT / "docs" / "api.md").read_text(encoding="utf-8") == text, \
         "docs/api.md is stale: run  python docs/gen_api.py"
 
 
-def test_every_public_name_is_listed():
-    gen = _generator()
+def test_every_public_name_is_listed(gen):
     text, _ = gen.render()
     for module_name in gen.public_modules():
         module = importlib.import_module(module_name)
@@ -34,8 +33,8 @@ def test_every_public_name_is_listed():
             assert f"**`{name}`**" in section, f"{module_name}.{name}"
 
 
-def test_first_sentence():
-    first = _generator().first_sentence
+def test_first_sentence(gen):
+    first = gen.first_sentence
     assert first("Drop, e.g. the smallest. Then grow.") == "Drop, e.g. the smallest."
     assert first("One line (Alg. 1: x).\n\nMore.") == "One line (Alg. 1: x)."
     assert first("See :func:`apply`. Next") == "See ``apply``."

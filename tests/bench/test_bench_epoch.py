@@ -2,24 +2,17 @@
 subprocess), the documented record fields, the update count in the window, and the summary's ratios
 computed from the records (no timing assertions)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "epoch.py"
+
+@pytest.fixture(scope="module")
+def module(load_script):
+    return load_script("bench/epoch.py")
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("bench_epoch", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_a_tiny_run_writes_every_implementation_with_the_documented_fields(tmp_path):
-    module = _module()
+def test_a_tiny_run_writes_every_implementation_with_the_documented_fields(module, tmp_path):
     from rigl_ref.interop.rigl_torch_import import rigl_torch_available
 
     path = tmp_path / "epoch.json"
@@ -38,8 +31,7 @@ def test_a_tiny_run_writes_every_implementation_with_the_documented_fields(tmp_p
         assert (record["sparsity"] is None) == (record["impl"] not in module.SPARSE_IMPLS)
 
 
-def test_summary_takes_the_median_over_rounds_and_ratios_against_rigl_ref():
-    module = _module()
+def test_summary_takes_the_median_over_rounds_and_ratios_against_rigl_ref(module):
 
     def record(impl, sparsity, epoch, round_index):
         return {"impl": impl, "sparsity": sparsity, "median_step_s": epoch / 600, "epoch_s": epoch,

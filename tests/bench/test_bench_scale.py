@@ -1,17 +1,17 @@
 """Smoke test of ``bench/scale.py``: a tiny width through its ``main`` (one subprocess run), the JSON's
 documented keys and the values that follow from the configuration (no timing assertions)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "scale.py"
+import pytest
 
 
-def test_a_tiny_scale_run_writes_the_documented_record(tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_scale", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+@pytest.fixture(scope="module")
+def module(load_script):
+    return load_script("bench/scale.py")
+
+
+def test_a_tiny_scale_run_writes_the_documented_record(module, tmp_path):
     path = tmp_path / "scale.json"
     assert module.main(["--width", "256", "--sparsity", "0.9", "--steps", "6", "--update-interval", "2",
                         "--methods", "rigl", "gse", "--json", str(path)]) == 0
@@ -29,10 +29,7 @@ def test_a_tiny_scale_run_writes_the_documented_record(tmp_path):
     assert "environment" in written
 
 
-def test_a_refused_run_exits_2(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("bench_scale", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_a_refused_run_exits_2(module, tmp_path, monkeypatch):
     monkeypatch.setattr(module, "run_child", lambda *args, **kwargs: "NotEnoughMemory: this run needs about 9 GiB")
     assert module.main(["--width", "1000000", "--json", str(tmp_path / "x.json")]) == 2
     assert not (tmp_path / "x.json").exists()

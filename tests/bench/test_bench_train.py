@@ -1,21 +1,14 @@
 """Smoke test of ``bench/train.py``: tiny settings through its ``main``, the JSON records' keys and the values
 that follow from the configuration (no timing assertions: speed is measured, not asserted)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "train.py"
-
 
 @pytest.fixture(scope="module")
-def bench_train():
-    spec = importlib.util.spec_from_file_location("bench_train", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench_train(load_script):
+    return load_script("bench/train.py")
 
 
 @pytest.fixture(scope="module")
