@@ -2,7 +2,10 @@
 
 An entry's ``updater.from_run(RunOptions)`` builds the updater a training run drives; ``updates`` is
 False for the methods whose connectivity is fixed after initialisation (their masks come from
-``rigl_ref.train.setup``: random for static, SNIP's sensitivity for snip, all-ones for dense).
+``rigl_ref.train.setup``: random for static, SNIP's sensitivity for snip, all-ones for dense);
+``training_flops`` names the method of ``sparse_training.flops`` whose training cost model counts it
+(SRigL and N:M are counted as RigL: a dense gradient every ΔT), or None where none is modelled (GraNet,
+GSE: a run reports their inference FLOPs only).
 """
 
 from __future__ import annotations
@@ -18,19 +21,20 @@ from rigl_ref.sparse_training.updaters import SET, SNFS, SNIP, Dense, GradualMag
 class MethodEntry(NamedTuple):
     updater: type
     updates: bool
+    training_flops: str | None
 
 
 METHOD_REGISTRY: dict[str, MethodEntry] = {
-    "rigl": MethodEntry(RigL, True),
-    "set": MethodEntry(SET, True),
-    "snfs": MethodEntry(SNFS, True),
-    "pruning": MethodEntry(GradualMagnitudePruning, True),
-    "granet": MethodEntry(GraNet, True),
-    "gse": MethodEntry(GSE, True),
-    "srigl": MethodEntry(SRigL, True),
-    "nm": MethodEntry(NM, True),
-    "static": MethodEntry(Static, False),
-    "snip": MethodEntry(SNIP, False),
-    "dense": MethodEntry(Dense, False),
-    "small-dense": MethodEntry(Dense, False),
+    "rigl": MethodEntry(RigL, True, "rigl"),
+    "set": MethodEntry(SET, True, "set"),
+    "snfs": MethodEntry(SNFS, True, "snfs"),
+    "pruning": MethodEntry(GradualMagnitudePruning, True, "pruning"),
+    "granet": MethodEntry(GraNet, True, None),
+    "gse": MethodEntry(GSE, True, None),
+    "srigl": MethodEntry(SRigL, True, "rigl"),
+    "nm": MethodEntry(NM, True, "rigl"),
+    "static": MethodEntry(Static, False, "static"),
+    "snip": MethodEntry(SNIP, False, "snip"),
+    "dense": MethodEntry(Dense, False, "dense"),
+    "small-dense": MethodEntry(Dense, False, "small-dense"),
 }

@@ -13,10 +13,9 @@ import math
 
 from rigl_ref.sparse_training.catalogues import lenet5, mlp
 from rigl_ref.sparse_training.flops import PruningSchedule, flops_report, inference_flops, training_step_flops
+from rigl_ref.sparse_training.registry import METHOD_REGISTRY
 from rigl_ref.train.setup import model_specs
 
-
-STRUCTURED_FLOPS = {"srigl": "rigl", "nm": "rigl"}  # the same training cost model: a dense gradient every ΔT
 
 def catalogue_of(specs, model: str):
     """The FLOPs counter's layer catalogue for the model built from ``specs``."""
@@ -39,12 +38,13 @@ def flops_summary(trainer) -> dict:
     sparsities = {s.name: 1.0 - nnz[s.name] / s.size for s in specs}
     if config.method == "pruning":
         sparsities = {name: trainer.sparsities[name] for name in sparsities}
-    if config.method in ("granet", "gse"):  # inference FLOPs of the final masks; training FLOPs not modelled
+    counted_as = METHOD_REGISTRY[config.method].training_flops
+    if counted_as is None:  # inference FLOPs of the final masks; training FLOPs not modelled
         data = flops_report(catalogue, sparsities, method="static", convention=config.convention).to_dict()
         return {"inference_flops_ratio": data["inference_flops_ratio"], "training_flops_ratio": None,
                 "inference_flops": data["inference_flops"], "dense_inference_flops": data["dense_inference_flops"]}
     report = flops_report(
-        catalogue, sparsities, method=STRUCTURED_FLOPS.get(config.method, config.method), delta_t=config.update_interval,
+        catalogue, sparsities, method=counted_as, delta_t=config.update_interval,
         t_end_fraction=config.end_fraction,
         pruning=PruningSchedule(begin=trainer.method.schedule.begin_step, end=trainer.method.schedule.end_step,
                                 total=trainer.total, every=config.update_interval)
