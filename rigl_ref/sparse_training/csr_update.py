@@ -347,6 +347,8 @@ def _grow_from_candidates(weight, candidates: CandidateScores, excluded, n_grow)
         raise ValueError("grow_candidates.scores must be >= 0 (the positions outside score -1)")
     free = ~np.isin(flat, excluded, assume_unique=True)
     ranked = flat[free][np.lexsort((flat[free], -scores[free]))][:n_grow]
+    if ranked.size == n_grow:  # enough free candidates: no position outside them is reached
+        return np.sort(ranked)
     fill = _lowest_outside(_union(np.asarray(excluded, np.int64), flat), n_grow - ranked.size, weight.size)
     return np.sort(np.concatenate((ranked, fill)))
 

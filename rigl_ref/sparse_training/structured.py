@@ -68,12 +68,14 @@ def keep_counts(n_active: int, n_nonzero: int, drop_fraction: float) -> tuple[in
     return n_prune, n_keep
 
 
-def constant_fan_in(budget: int, n_neurons: int, n_ablated: int) -> int:
+def constant_fan_in(budget: int, n_neurons: int, n_ablated: int, dense_fan_in: int) -> int:
     """``K = B // (neurons - ablated)`` (step 3); ValueError when it is 0 or above the dense fan-in."""
     fan_in = budget // (n_neurons - n_ablated)
     if fan_in == 0:
         raise ValueError(f"constant fan-in is 0 ({budget} connections over {n_neurons - n_ablated} neurons): "
                          f"lower the sparsity or widen the layer")
+    if fan_in > dense_fan_in:
+        raise ValueError(f"constant fan-in {fan_in} exceeds the dense fan-in {dense_fan_in}")
     return fan_in
 
 
@@ -174,9 +176,7 @@ def srigl_step(mask, weights, grad, drop_fraction: float, *, budget: int, min_sa
     if ablate and min_salient != 0:
         counts = salient_counts(drop_scores, grow_scores, n_keep, n_prune)
         ablated = neurons_to_ablate(counts, min_salient, budget, fan_in)
-    capacity = constant_fan_in(budget, n_neurons, len(ablated))
-    if capacity > fan_in:
-        raise ValueError(f"constant fan-in {capacity} exceeds the dense fan-in {fan_in}")
+    capacity = constant_fan_in(budget, n_neurons, len(ablated), fan_in)
     kept = kept_connections(drop_scores, n_keep, ablated, capacity, fan_in)
     per_neuron = np.full(n_neurons, capacity)
     per_neuron[ablated] = 0
@@ -361,9 +361,7 @@ def csr_srigl_update(weight: CSRWeight, growth: GrowthInputs, drop_fraction: flo
                              _top_gradient_positions(layer, n_prune))
         counts = np.bincount(salient // layer.fan_in, minlength=layer.n_neurons)
         ablated = neurons_to_ablate(counts, min_salient, budget, layer.fan_in)
-    capacity = constant_fan_in(budget, layer.n_neurons, len(ablated))
-    if capacity > layer.fan_in:
-        raise ValueError(f"constant fan-in {capacity} exceeds the dense fan-in {layer.fan_in}")
+    capacity = constant_fan_in(budget, layer.n_neurons, len(ablated), layer.fan_in)
     kept = _csr_truncate(_csr_kept(layer, magnitude, n_keep, ablated), layer.fan_in, capacity, layer.fan_in)
     per_neuron = np.full(layer.n_neurons, capacity)
     per_neuron[ablated] = 0
@@ -390,7 +388,7 @@ def constant_fan_in_pattern(n_neurons: int, fan_in: int, budget: int, rng) -> np
     neurons`` of its ``fan_in`` inputs, drawn uniformly and independently per neuron (one
     ``random_active_indices`` call each, in neuron order); sorted neuron-major positions."""
     rng = as_generator(rng)
-    per_neuron = constant_fan_in(budget, n_neurons, 0)
+    per_neuron = constant_fan_in(budget, n_neurons, 0, fan_in)
     return np.concatenate([random_active_indices((fan_in,), per_neuron, rng) + o * fan_in for o in range(n_neurons)])
 
 

@@ -16,6 +16,7 @@ import dataclasses
 import numpy as np
 
 from rigl_ref.sparse import GrowthInputs
+from rigl_ref.sparse_training.conventions import DEFAULT_CONVENTION
 from rigl_ref.sparse_training.framework_options import dense_gradient
 from rigl_ref.sparse_training.layer_states import LayerState, check_layers
 from rigl_ref.sparse_training.structured import (
@@ -33,7 +34,7 @@ from rigl_ref.validate import check_in_closed_unit_interval
 class _Structured(RigL):
     """Shared driving: per layer its neuron axis, the dense or CSR rule, results in the layer's layout."""
 
-    def __init__(self, convention="paper", *, neuron_axes=None, gradients=None):
+    def __init__(self, convention=DEFAULT_CONVENTION, *, neuron_axes=None, gradients=None):
         super().__init__(convention, gradients=gradients)
         self.neuron_axes = None if neuron_axes is None else tuple(int(a) for a in neuron_axes)
 
@@ -78,7 +79,7 @@ class SRigL(_Structured):
 
     method = "srigl"
 
-    def __init__(self, convention="paper", *, budgets, neuron_axes=None, min_salient: float = 0.3,
+    def __init__(self, convention=DEFAULT_CONVENTION, *, budgets, neuron_axes=None, min_salient: float = 0.3,
                  ablatable=None, gradients=None):
         super().__init__(convention, neuron_axes=neuron_axes, gradients=gradients)
         if not np.isfinite(min_salient) or min_salient < 0:
@@ -110,7 +111,7 @@ class NM(_Structured):
 
     method = "nm"
 
-    def __init__(self, convention="paper", *, n: int = 2, m: int = 4, neuron_axes=None, gradients=None):
+    def __init__(self, convention=DEFAULT_CONVENTION, *, n: int = 2, m: int = 4, neuron_axes=None, gradients=None):
         super().__init__(convention, neuron_axes=neuron_axes, gradients=gradients)
         self.n, self.m = check_nm(n, m)
 

@@ -22,11 +22,11 @@ from pathlib import Path
 import tomli_w
 
 from rigl_ref.data import DATASET_NAMES
-from rigl_ref.sparse_training.structured import check_nm
 from rigl_ref.optim import LR_SCHEDULES, Adam
 from rigl_ref.sparse_training.conventions import PRESETS
 from rigl_ref.sparse_training.drop_grow import masked_slots
 from rigl_ref.sparse_training.registry import METHOD_REGISTRY
+from rigl_ref.sparse_training.structured import check_nm
 from rigl_ref.train.files import write_atomic
 from rigl_ref.validate import check_choice, check_in_closed_unit_interval, check_positive_int, check_sparsity
 

@@ -22,7 +22,6 @@ import numpy as np
 
 from rigl_ref.sparse_training.framework_options import gradient_feed
 from rigl_ref.sparse_training.granet import granet_prune_rate
-from rigl_ref.sparse_training.structured import srigl_budget
 from rigl_ref.sparse_training.registry import METHOD_REGISTRY
 from rigl_ref.sparse_training.schedules import (
     COSINE_SCHEDULES,
@@ -30,6 +29,7 @@ from rigl_ref.sparse_training.schedules import (
     lr_scaled_drop_fraction,
     make_update_schedule,
 )
+from rigl_ref.sparse_training.structured import srigl_budget
 from rigl_ref.sparse_training.updaters import CSRLayerState, RunOptions
 from rigl_ref.train.setup import SET_STREAM, stream
 
