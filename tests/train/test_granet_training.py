@@ -10,7 +10,7 @@ from rigl_ref.sparse_training.granet import granet_pruned_fraction, granet_updat
 from rigl_ref.train.config import RunConfig
 from rigl_ref.train.loop import Trainer
 
-from train_helpers import tiny_config
+from train_helpers import dense_state, tiny_config
 
 DATA = synthetic()
 
@@ -26,18 +26,9 @@ def test_every_trainer_update_equals_the_spec_and_the_target_is_reached(initial)
     def checked(layers, *, step, drop_fraction, grads=None, rng=None):
         growth = updater.gradients.last
         assert all(isinstance(g, GrowthInputs) for g in growth)
-        dense = [layer.weight.to_dense() for layer in layers]
-        slots = []
-        for layer, (mask, _) in zip(layers, dense):
-            flat = layer.weight.active_flat_indices()
-            scattered = []
-            for slot in layer.slots:
-                full = np.zeros(mask.size, slot.dtype)
-                full[flat] = slot
-                scattered.append(full.reshape(mask.shape))
-            slots.append(tuple(scattered))
+        dense = [dense_state(layer) for layer in layers]
         results = real_update(layers, step=step, drop_fraction=drop_fraction, grads=grads, rng=rng)
-        spec = granet_update([m for m, _ in dense], [w for _, w in dense], slots, growth,
+        spec = granet_update([d.mask for d in dense], [d.weights for d in dense], [d.slots for d in dense], growth,
                              pruned=_pruned(updater, step), prune_rate=drop_fraction)
         for fast, want in zip(results, spec):
             mask, values = fast.weights.to_dense()

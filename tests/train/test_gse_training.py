@@ -7,23 +7,11 @@ import numpy as np
 
 from rigl_ref.data import synthetic
 from rigl_ref.sparse import GrowthInputs
-from rigl_ref.sparse_training.layer_states import LayerState
 from rigl_ref.train.loop import Trainer
 
-from train_helpers import tiny_config
+from train_helpers import dense_state, tiny_config
 
 DATA = synthetic()
-
-
-def _dense_state(layer):
-    mask, weights = layer.weight.to_dense()
-    flat = layer.weight.active_flat_indices()
-    slots = []
-    for slot in layer.slots:
-        full = np.zeros(mask.size, slot.dtype)
-        full[flat] = slot
-        slots.append(full.reshape(mask.shape))
-    return LayerState(mask, weights, tuple(slots), slot_names=layer.slot_names)
 
 
 def test_every_trainer_update_equals_the_spec_and_keeps_the_counts():
@@ -36,7 +24,7 @@ def test_every_trainer_update_equals_the_spec_and_keeps_the_counts():
     def checked(layers, *, step, drop_fraction, grads=None, rng=None):
         growth = updater.gradients.last
         assert all(isinstance(g, GrowthInputs) for g in growth)
-        dense = [_dense_state(layer) for layer in layers]
+        dense = [dense_state(layer) for layer in layers]
         spec_rngs = copy.deepcopy(rng)
         results = real_update(layers, step=step, drop_fraction=drop_fraction, grads=grads, rng=rng)
         spec = type(updater)(updater.convention, sample_factor=updater.sample_factor).update(
