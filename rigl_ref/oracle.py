@@ -61,6 +61,9 @@ class OracleStep:
     results: dict
 
 
+NOT_DRIVEN = ("pruning", "topkast")  # pruning only drops; Top-KAST selects sets, it does not drop and grow
+
+
 class Oracle:
     """rigl_ref's mask updates, driven step by step by a framework's own training loop (module docstring)."""
 
@@ -72,9 +75,9 @@ class Oracle:
             raise ValueError("masks must map at least one layer name to its boolean mask")
         self.masks = {name: np.asarray(mask).astype(bool) for name, mask in masks.items()}
         entry = METHOD_REGISTRY[check_choice("method", method, METHOD_REGISTRY)]
-        if not entry.updates or method == "pruning":
+        if not entry.updates or method in NOT_DRIVEN:
             raise ValueError(f"method {method!r} has no drop/grow updates to drive; choose one of "
-                             f"{[m for m, e in METHOD_REGISTRY.items() if e.updates and m != 'pruning']}")
+                             f"{[m for m, e in METHOD_REGISTRY.items() if e.updates and m not in NOT_DRIVEN]}")
         self.method = method
         self.updater = entry.updater.from_run(RunOptions(
             convention=self.convention, gradients=gradient_feed(grow_batches), snfs_decay=snfs_decay))

@@ -13,6 +13,13 @@ entries of a column in increasing row). VJPs: ``dx = dy @ W^T`` (``csr_matmul``)
 ``d weight_data[p] = sum_b x[b, i] * dy[b, j]`` for entry ``p = (i, j)`` (``sddmm``; its batch sum is in
 the lane order of ``rigl_ref.kernels.lanes``, so it equals ``dense_weight_gradient`` at that position bit for bit).
 
+``forward_mask`` (both primitives, optional): a bool array aligned with ``weight_data`` naming the entries
+the forward pass uses (Top-KAST's forward set ``A`` inside the stored backward set ``B``,
+``rigl_ref.sparse_training.topkast``): the output and ``dx`` are those of the weight whose other entries
+are 0, and the weight gradient is ``dL/dalpha`` at *every* stored entry, ``alpha`` being that masked
+weight (Top-KAST eq. 2's straight-through gradient; the derivative with respect to ``weight_data`` itself
+would be 0 outside the mask). Without it every entry is used.
+
 ``sparse_conv2d``: a convolution (NCHW input, cross-correlation as in :mod:`rigl_ref.autograd.conv`) whose
 kernel is a CSR matrix ``K`` of shape ``(out_channels, in_channels*kh*kw)`` over the im2col columns of the
 input (H1's :func:`~rigl_ref.autograd.conv.im2col`, whose row order is that of ``K``'s columns):
@@ -41,11 +48,22 @@ def _check_pattern(op, weight_data, indptr, indices, n_rows):
         raise ValueError(f"{op}: indptr has {len(indptr)} entries, expected {n_rows + 1}")
 
 
+def _forward_values(op, weight_data, forward_mask):
+    """The weight entries the forward pass uses: all of them, or those of ``forward_mask`` (others 0)."""
+    if forward_mask is None:
+        return weight_data
+    if forward_mask.dtype != bool or forward_mask.shape != weight_data.shape:
+        raise ValueError(f"{op}: forward_mask must be a bool array of shape {weight_data.shape}, "
+                         f"got {forward_mask.dtype} {forward_mask.shape}")
+    return np.where(forward_mask, weight_data, weight_data.dtype.type(0))
+
+
 # ----- sparse_linear -----
-def _linear_forward(x, weight_data, *, indptr, indices, shape, transposed=None):
+def _linear_forward(x, weight_data, *, indptr, indices, shape, transposed=None, forward_mask=None):
     if x.ndim != 2 or x.shape[1] != shape[0]:
         raise ValueError(f"sparse_linear: input of shape {x.shape} does not match a weight of shape {tuple(shape)}")
     _check_pattern("sparse_linear", weight_data, indptr, indices, shape[0])
+    weight_data = _forward_values("sparse_linear", weight_data, forward_mask)
     if transposed is None:
         return csr_transposed_matmul(indptr, indices, weight_data, feature_major(x), shape[1]).T
     t_indptr, t_indices, order = transposed
@@ -57,11 +75,12 @@ def _linear_forward(x, weight_data, *, indptr, indices, shape, transposed=None):
     return csr_matmul(t_indptr, t_indices, np.take(weight_data, order), feature_major(x)).T
 
 
-def _linear_vjp_x(g, out, x, weight_data, *, indptr, indices, shape, transposed=None):
+def _linear_vjp_x(g, out, x, weight_data, *, indptr, indices, shape, transposed=None, forward_mask=None):
+    weight_data = _forward_values("sparse_linear", weight_data, forward_mask)
     return csr_matmul(indptr, indices, weight_data, feature_major(g)).T
 
 
-def _linear_vjp_weight_data(g, out, x, weight_data, *, indptr, indices, shape, transposed=None):
+def _linear_vjp_weight_data(g, out, x, weight_data, *, indptr, indices, shape, transposed=None, forward_mask=None):
     return sddmm(indptr, indices, feature_major(x), feature_major(g))
 
 
@@ -70,15 +89,16 @@ SPARSE_LINEAR = register_primitive(
 )
 
 
-def sparse_linear(x, weight_data, *, indptr, indices, shape, transposed=None) -> Tensor:
+def sparse_linear(x, weight_data, *, indptr, indices, shape, transposed=None, forward_mask=None) -> Tensor:
     """``x @ W`` for the CSR weight ``W = (indptr, indices, weight_data)`` of shape ``(in, out)``.
 
     ``transposed``: optionally ``rigl_ref.kernels.transpose_pattern(indptr, indices, shape[1])``, built once
     per pattern by the caller (``SparseLinear`` does); it makes the forward faster and changes no value. Only
     its sizes are checked (``ValueError``); that it belongs to this very pattern is the caller's promise (an
-    O(nnz) comparison per call would cost what the view saves)."""
+    O(nnz) comparison per call would cost what the view saves). ``forward_mask``: see the module docstring."""
     return apply(
-        SPARSE_LINEAR, x, weight_data, indptr=indptr, indices=indices, shape=tuple(shape), transposed=transposed
+        SPARSE_LINEAR, x, weight_data, indptr=indptr, indices=indices, shape=tuple(shape), transposed=transposed,
+        forward_mask=forward_mask,
     )
 
 
@@ -93,19 +113,22 @@ def _conv_geometry(x, weight_data, indptr, indices, kernel_shape, stride, paddin
     return stride, padding, output_size("sparse_conv2d", x.shape[2:], (kh, kw), stride, padding)
 
 
-def _conv_forward(x, weight_data, *, indptr, indices, kernel_shape, stride, padding):
+def _conv_forward(x, weight_data, *, indptr, indices, kernel_shape, stride, padding, forward_mask=None):
     stride, padding, out_hw = _conv_geometry(x, weight_data, indptr, indices, kernel_shape, stride, padding)
+    weight_data = _forward_values("sparse_conv2d", weight_data, forward_mask)
     cols = im2col(x, kernel_shape[2:], stride, padding)
     return cols_to_nchw(csr_matmul(indptr, indices, weight_data, cols), x.shape[0], out_hw)
 
 
-def _conv_vjp_x(g, out, x, weight_data, *, indptr, indices, kernel_shape, stride, padding):
+def _conv_vjp_x(g, out, x, weight_data, *, indptr, indices, kernel_shape, stride, padding, forward_mask=None):
+    weight_data = _forward_values("sparse_conv2d", weight_data, forward_mask)
     n_features = kernel_shape[1] * kernel_shape[2] * kernel_shape[3]
     cols_grad = csr_transposed_matmul(indptr, indices, weight_data, np.ascontiguousarray(nchw_to_cols(g)), n_features)
     return col2im(cols_grad, x.shape, kernel_shape[2:], stride, padding)
 
 
-def _conv_vjp_weight_data(g, out, x, weight_data, *, indptr, indices, kernel_shape, stride, padding):
+def _conv_vjp_weight_data(g, out, x, weight_data, *, indptr, indices, kernel_shape, stride, padding,
+                          forward_mask=None):
     cols = im2col(x, kernel_shape[2:], stride, padding)
     return sddmm(indptr, indices, np.ascontiguousarray(nchw_to_cols(g)), cols)
 
@@ -115,10 +138,10 @@ SPARSE_CONV2D = register_primitive(
 )
 
 
-def sparse_conv2d(x, weight_data, *, indptr, indices, kernel_shape, stride=1, padding=0) -> Tensor:
+def sparse_conv2d(x, weight_data, *, indptr, indices, kernel_shape, stride=1, padding=0, forward_mask=None) -> Tensor:
     """Convolution of ``x (N, C, H, W)`` with the CSR kernel ``(indptr, indices, weight_data)`` of shape
-    ``(O, C*kh*kw)``; ``kernel_shape = (O, C, kh, kw)``."""
+    ``(O, C*kh*kw)``; ``kernel_shape = (O, C, kh, kw)``; ``forward_mask``: see the module docstring."""
     return apply(
         SPARSE_CONV2D, x, weight_data, indptr=indptr, indices=indices, kernel_shape=tuple(kernel_shape),
-        stride=stride, padding=padding,
+        stride=stride, padding=padding, forward_mask=forward_mask,
     )

@@ -228,9 +228,10 @@ class Model:
         return {name: layer for name, layer in self.layers.items() if isinstance(layer, (SparseLinear, SparseConv2d))}
 
     def nnz(self) -> dict[str, int]:
-        """Active connections per layer (a dense layer counts all its weights)."""
+        """Active connections per layer: those the forward pass uses (``active_nnz``; a dense layer counts
+        all its weights)."""
         return {
-            spec.name: self.layers[spec.name].weight.nnz if spec.name in self.sparse_layers() else spec.size
+            spec.name: self.layers[spec.name].active_nnz if spec.name in self.sparse_layers() else spec.size
             for spec in self.specs
         }
 
@@ -241,5 +242,5 @@ class Model:
             return None
         layer = self.layers[first.name]
         if isinstance(layer, SparseLinear):
-            return np.diff(layer.weight.indptr).astype(np.int64)
+            return layer.active_entries_per_row()
         return np.full(first.fan_in, first.fan_out, dtype=np.int64)

@@ -9,6 +9,11 @@ the same array object, so an in-place optimizer step changes the CSR weight); it
 After a drop/grow update, install the rebuilt weight with :meth:`set_weight` (new pattern, new data
 Tensor; the optimizer's slots are remapped by the caller through ``rigl_ref.sparse.rebuild``).
 
+``forward_mask`` (Top-KAST, ``rigl_ref.sparse_training.topkast``): a bool array aligned with the weight's
+data, or None. Given one, the layer stores its backward set and computes with the masked entries only,
+and the weight gradient is the straight-through ``dL/dalpha`` at every stored entry
+(``rigl_ref.autograd.sparse_linear``); :attr:`active_nnz` counts the entries the forward pass uses.
+
 Growth inputs (for RigL's grow step without a dense gradient matrix): set ``layer.record_growth_inputs =
 True`` before the forward pass of the batch whose gradient should rank the growth candidates; after
 ``backward()``, ``layer.growth_inputs()`` returns the :class:`~rigl_ref.sparse.GrowthInputs` of that batch
@@ -48,14 +53,33 @@ class _SparseLayer:
             )
         self.bias = Tensor(bias, requires_grad=True)
 
-    def set_weight(self, weight: CSRWeight) -> None:
-        """Install a (rebuilt) CSR weight of the same shape; its data array becomes the weight parameter."""
+    def set_weight(self, weight: CSRWeight, forward_mask=None) -> None:
+        """Install a (rebuilt) CSR weight of the same shape; its data array becomes the weight parameter.
+        ``forward_mask``: the entries the forward pass uses (module docstring; None: all)."""
         if not isinstance(weight, CSRWeight):
             raise TypeError(f"weight must be a CSRWeight, got {type(weight).__name__}")
         if weight.shape != self.expected_shape:
             raise ValueError(f"weight has shape {weight.shape}, expected {self.expected_shape}")
+        if forward_mask is not None:
+            forward_mask = np.asarray(forward_mask)
+            if forward_mask.dtype != bool or forward_mask.shape != weight.data.shape:
+                raise ValueError(f"forward_mask must be a bool array of shape {weight.data.shape}, "
+                                 f"got {forward_mask.dtype} {forward_mask.shape}")
         self.weight = weight
+        self.forward_mask = forward_mask
         self.weight_data = Tensor(weight.data, requires_grad=True)
+
+    @property
+    def active_nnz(self) -> int:
+        """Connections the forward pass uses: every stored entry, or those of ``forward_mask``."""
+        return self.weight.nnz if self.forward_mask is None else int(self.forward_mask.sum())
+
+    def active_entries_per_row(self) -> np.ndarray:
+        """Per row of the CSR weight, how many of its entries the forward pass uses (int64)."""
+        counts = np.diff(self.weight.indptr).astype(np.int64)
+        if self.forward_mask is None:
+            return counts
+        return np.bincount(self.weight.row_of_entry()[self.forward_mask], minlength=len(counts)).astype(np.int64)
 
     def parameters(self) -> dict[str, Tensor]:
         return {"weight": self.weight_data, "bias": self.bias}
@@ -97,7 +121,8 @@ class SparseLinear(_SparseLayer):
     def __call__(self, x: Tensor) -> Tensor:
         w = self.weight
         pre_bias = sparse_linear(
-            x, self.weight_data, indptr=w.indptr, indices=w.indices, shape=w.shape, transposed=self.transposed_pattern()
+            x, self.weight_data, indptr=w.indptr, indices=w.indices, shape=w.shape, transposed=self.transposed_pattern(),
+            forward_mask=self.forward_mask,
         )
         self._record(x if isinstance(x, Tensor) else Tensor(x), pre_bias)
         return pre_bias + self.bias
@@ -127,7 +152,7 @@ class SparseConv2d(_SparseLayer):
         w = self.weight
         pre_bias = sparse_conv2d(
             x, self.weight_data, indptr=w.indptr, indices=w.indices, kernel_shape=self.kernel_shape,
-            stride=self.stride, padding=self.padding,
+            stride=self.stride, padding=self.padding, forward_mask=self.forward_mask,
         )
         self._record(x if isinstance(x, Tensor) else Tensor(x), pre_bias)
         return pre_bias + self.bias.reshape(1, -1, 1, 1)

@@ -5,7 +5,8 @@ False for the methods whose connectivity is fixed after initialisation (their ma
 ``rigl_ref.train.setup``: random for static, SNIP's sensitivity for snip, all-ones for dense);
 ``training_flops`` names the method of ``sparse_training.flops`` whose training cost model counts it
 (SRigL and N:M are counted as RigL: a dense gradient every ΔT), or None where none is modelled (GraNet,
-GSE: a run reports their inference FLOPs only).
+GSE, Top-KAST: a run reports their inference FLOPs only). Top-KAST is not a drop/grow updater: a run
+drives it through ``rigl_ref.train.methods.TopKASTRun`` (a forward set inside a stored backward set).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import NamedTuple
 from rigl_ref.sparse_training.granet import GraNet
 from rigl_ref.sparse_training.gse import GSE
 from rigl_ref.sparse_training.structured_methods import NM, SRigL
+from rigl_ref.sparse_training.topkast import TopKAST
 from rigl_ref.sparse_training.updaters import SET, SNFS, SNIP, Dense, GradualMagnitudePruning, RigL, Static
 
 
@@ -33,6 +35,7 @@ METHOD_REGISTRY: dict[str, MethodEntry] = {
     "gse": MethodEntry(GSE, True, None),
     "srigl": MethodEntry(SRigL, True, "rigl"),
     "nm": MethodEntry(NM, True, "rigl"),
+    "topkast": MethodEntry(TopKAST, True, None),
     "static": MethodEntry(Static, False, "static"),
     "snip": MethodEntry(SNIP, False, "snip"),
     "dense": MethodEntry(Dense, False, "dense"),

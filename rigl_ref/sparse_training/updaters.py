@@ -77,8 +77,8 @@ from rigl_ref.validate import (
 @dataclass(frozen=True)
 class RunOptions:
     """What a training run tells its updater (``MaskUpdater.from_run``): the convention, the gradient
-    feed and init, SNFS's decay, gradual pruning's per-layer targets and window, GraNet's densities and
-    GSE's sample factor."""
+    feed and init, SNFS's decay, gradual pruning's per-layer targets and window, GraNet's densities,
+    GSE's sample factor, the structured methods' budgets and Top-KAST's counts and penalty."""
 
     convention: object = DEFAULT_CONVENTION
     gradients: object = field(default_factory=CurrentBatch)
@@ -96,6 +96,11 @@ class RunOptions:
     ablatable: tuple = ()  # SRigL: per sparse layer, may neurons be ablated (the network's last layer: no)
     srigl_min_salient: float = 0.3  # SRigL: dynamic ablation threshold (0 = none)
     nm: tuple = (2, 4)  # N:M: (N, M)
+    topkast_forward_counts: tuple = ()  # Top-KAST: |A| per sparse layer
+    topkast_backward_counts: tuple = ()  # Top-KAST: |B| per sparse layer
+    topkast_sizes: tuple = ()  # Top-KAST: N per sparse layer
+    topkast_penalty: float = 0.0  # Top-KAST: the exploration penalty's coefficient (a run: its weight_decay)
+    topkast_penalty_norm: str = "l2"  # Top-KAST: "l2" (squared) or "l1" (eq. 3 as written)
 
 
 class MaskUpdater:

@@ -27,6 +27,7 @@ from rigl_ref.sparse_training.conventions import PRESETS
 from rigl_ref.sparse_training.drop_grow import masked_slots
 from rigl_ref.sparse_training.registry import METHOD_REGISTRY
 from rigl_ref.sparse_training.structured import check_nm
+from rigl_ref.sparse_training.topkast import PENALTY_NORMS
 from rigl_ref.train.files import write_atomic
 from rigl_ref.validate import check_choice, check_in_closed_unit_interval, check_positive_int, check_sparsity
 
@@ -49,7 +50,7 @@ CHOICES = {
     "method": METHODS, "dataset": DATASET_NAMES, "distribution": DISTRIBUTIONS, "convention": PRESETS,
     "model": MODELS, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES, "drop_schedule": DROP_SCHEDULES,
     "first_layer": LAYER_RULES, "last_layer": LAYER_RULES, "init": INITS, "sgd_arithmetic": SGD_ARITHMETIC,
-    "grow_source": GROW_SOURCES, "lr_milestone_unit": MILESTONE_UNITS,
+    "grow_source": GROW_SOURCES, "lr_milestone_unit": MILESTONE_UNITS, "topkast_penalty_norm": PENALTY_NORMS,
 }
 """The string fields and the values each accepts."""
 
@@ -88,6 +89,8 @@ class RunConfig:
     srigl_min_salient: float = 0.3  # srigl: neuron ablation threshold (>= 1: count, < 1: share of the fan-in; 0: none)
     nm_n: int = 2  # nm: active connections in every group ...
     nm_m: int = 4  # ... of nm_m consecutive inputs of a neuron (sparsity must be 1 - nm_n / nm_m)
+    topkast_backward_sparsity: float = 0.8  # topkast: sparsity of the backward set B (<= sparsity, the forward set's)
+    topkast_penalty_norm: str = "l2"  # topkast: exploration penalty "l2" (squared) or "l1" (eq. 3 as written)
     # ---- optimizer
     optimizer: str = "sgd"
     lr: float = 0.1
@@ -130,6 +133,10 @@ class RunConfig:
                              f"{1 - self.nm_n / self.nm_m!r}; got distribution {self.distribution!r}, sparsity {self.sparsity!r}")
         if not self.gse_sample_factor > 0 or not math.isfinite(self.gse_sample_factor):
             raise ValueError(f"gse_sample_factor must be a finite number > 0, got {self.gse_sample_factor!r}")
+        check_sparsity("topkast_backward_sparsity", self.topkast_backward_sparsity)
+        if self.method == "topkast" and self.topkast_backward_sparsity > self.sparsity:
+            raise ValueError(f"topkast_backward_sparsity ({self.topkast_backward_sparsity}) must not exceed sparsity "
+                             f"({self.sparsity}): Top-KAST's backward set contains its forward set")
         if self.method == "granet" and self.granet_initial_sparsity > self.sparsity:
             raise ValueError(f"granet_initial_sparsity ({self.granet_initial_sparsity}) must not exceed sparsity "
                              f"({self.sparsity}): GraNet prunes from the initial to the final sparsity")

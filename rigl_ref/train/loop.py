@@ -7,7 +7,7 @@ One iteration consumes one batch::
     jaxpruner) and the predicate fires at the current clock:
         update the masks from this batch's gradient       # no weight step, the step counter stays
     else:
-        weight step with lr(t);  t <- t + 1
+        weight step with lr(t) (after Top-KAST's exploration penalty joins the gradient);  t <- t + 1
         if the update FOLLOWS the weight step (SET/SNFS/static in TF1, everything in TF2) and the
         predicate fires at the clock read after the step:
             update the masks
@@ -65,10 +65,11 @@ class Trainer:
         self.total = config.epochs * self.per_epoch
         self.t_end = max(1, int(config.end_fraction * self.total))
         self.model, self.sparsities = build_model(config, dataset)
-        self.optimizer = make_optimizer(config)
         self.lr = make_lr(config, self.total)
         self.method = make_method(config, self.convention, self.total, self.t_end, self.sparsities, self.lr,
                                   self.model.specs)
+        self.method.start(self.model)
+        self.optimizer = make_optimizer(config, self.method.undecayed_parameters(self.model))
         self.replaces = self.method.updates and self.convention.replaces_weight_step(config.method)
         self.growth_batch = self._fixed_growth_batch() if config.grow_source == "fixed_batch" else None
         self.iteration = 0  # batches consumed
@@ -132,6 +133,7 @@ class Trainer:
         if update_now:  # the mask update replaces the weight step: t does not move
             counts = self._update_masks(clock, fraction)
         else:
+            self.method.add_penalty_gradients(self.model)
             self.optimizer.step({k: t.value for k, t in params.items()}, {k: t.grad for k, t in params.items()}, lr)
             self.step += 1
             if self.method.updates and not self.replaces and self.method.is_update(clock):
@@ -223,6 +225,8 @@ class Trainer:
                 w = layer.weight
                 arrays.update({f"model/{name}/indptr": w.indptr, f"model/{name}/indices": w.indices,
                                f"model/{name}/data": w.data})
+                if layer.forward_mask is not None:
+                    arrays[f"model/{name}/forward_mask"] = layer.forward_mask
             else:
                 arrays[f"model/{name}/weight"] = layer.weight.value
             arrays[f"model/{name}/bias"] = layer.bias.value
@@ -244,8 +248,9 @@ class Trainer:
         try:
             for name, layer in self.model.layers.items():
                 if name in self.model.sparse_layers():
+                    forward = (arrays[f"model/{name}/forward_mask"] if layer.forward_mask is not None else None)
                     layer.set_weight(CSRWeight(arrays[f"model/{name}/indptr"], arrays[f"model/{name}/indices"],
-                                               arrays[f"model/{name}/data"], layer.weight.shape))
+                                               arrays[f"model/{name}/data"], layer.weight.shape), forward_mask=forward)
                 else:
                     _restore(layer.weight, arrays[f"model/{name}/weight"], f"{name}.weight")
                 _restore(layer.bias, arrays[f"model/{name}/bias"], f"{name}.bias")

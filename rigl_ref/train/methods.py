@@ -11,7 +11,9 @@ name from ``rigl_ref.sparse_training.registry``); this module only adds what a r
 SET's grow scores come from one Generator per layer, ``default_rng([seed, SET_STREAM, clock, layer])``
 (stateless, like TF1's step-seeded RNG, so a resumed run needs no RNG state). Gradual pruning runs on
 the ΔT grid between ``pruning_begin_fraction`` and ``pruning_end_fraction`` of the run; GraNet prunes in
-that window and regenerates on the ΔT grid from its start to the end of the run.
+that window and regenerates on the ΔT grid from its start to the end of the run. Top-KAST is not a
+drop/grow method: :class:`TopKASTRun` keeps its forward set inside each layer's stored backward set and
+adds its exploration penalty to the weight gradients before every weight step.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from rigl_ref.sparse_training.schedules import (
     lr_scaled_drop_fraction,
     make_update_schedule,
 )
+from rigl_ref.sparse_training.distributions import active_counts
 from rigl_ref.sparse_training.structured import srigl_budget
+from rigl_ref.sparse_training.topkast import Reserve
 from rigl_ref.sparse_training.updaters import CSRLayerState, RunOptions
-from rigl_ref.train.setup import SET_STREAM, stream
+from rigl_ref.train.setup import SET_STREAM, stream, target_sparsities
 
 
 class NoUpdates:
@@ -56,6 +60,17 @@ class NoUpdates:
     def observe(self, model, recorded: bool) -> None:
         """Called after every backward pass (before the weight step); ``recorded`` is the answer
         :meth:`needs_growth_inputs` gave for this iteration."""
+
+    def start(self, model) -> None:
+        """Called once on the freshly built model, before the first iteration (Top-KAST's first split)."""
+
+    def add_penalty_gradients(self, model) -> None:
+        """Called right before each weight step: add a method's own regulariser to the weight gradients
+        (Top-KAST's exploration penalty); nothing for every other method."""
+
+    def undecayed_parameters(self, model) -> frozenset:
+        """Parameter names the optimizer must not weight-decay (the method regularises them itself)."""
+        return frozenset()
 
     def state(self) -> tuple[dict, dict]:
         """``(arrays, meta)`` to checkpoint."""
@@ -129,6 +144,67 @@ class Scheduled(NoUpdates):
         self.updater.load_state(arrays)
 
 
+class TopKASTRun(NoUpdates):
+    """Top-KAST in a run (``rigl_ref.sparse_training.topkast``): every sparse layer stores its backward set
+    ``B`` as its CSR weight with the forward set ``A`` as its ``forward_mask``; the parameters outside ``B``
+    wait in one :class:`~rigl_ref.sparse_training.topkast.Reserve` per layer. The sets are refreshed on the
+    convention's update grid (ΔT, up to T_end; after the weight step); the exploration penalty, with the
+    run's ``weight_decay`` as its coefficient, replaces the optimizer's decay of these weights."""
+
+    updates = True
+
+    def __init__(self, name: str, method, schedule):
+        super().__init__(name)
+        self.method_rules, self.schedule = method, schedule
+        self.reserves: dict[str, Reserve] = {}
+
+    def is_update(self, clock: int) -> bool:
+        return self.schedule.is_update(clock)
+
+    def start(self, model) -> None:
+        for index, (name, layer) in enumerate(model.sparse_layers().items()):
+            split = self.method_rules.split(index, layer.weight)
+            layer.set_weight(split.weight, forward_mask=split.forward_mask)
+            self.reserves[name] = split.reserve
+
+    def add_penalty_gradients(self, model) -> None:
+        for index, layer in enumerate(model.sparse_layers().values()):
+            penalty = self.method_rules.penalty(index, layer.weight.data, layer.forward_mask)
+            grad = layer.weight_data.grad
+            layer.weight_data.grad = penalty if grad is None else grad + penalty
+
+    def undecayed_parameters(self, model) -> frozenset:
+        return frozenset(f"{name}.weight" for name in model.sparse_layers())
+
+    def update(self, model, optimizer, clock: int, fraction: float) -> dict:
+        """Refresh ``A`` and ``B`` of every sparse layer; returns ``{layer name: DropGrowResult}`` (left ``B``
+        as ``dropped``, entered ``B`` as ``grown``)."""
+        results = {}
+        for index, (name, layer) in enumerate(model.sparse_layers().items()):
+            slots = tuple(_slot_arrays(optimizer, f"{name}.weight", layer.weight.nnz))
+            refresh = self.method_rules.refresh(index, layer.weight, self.reserves[name], slots)
+            layer.set_weight(refresh.weight, forward_mask=refresh.forward_mask)
+            self.reserves[name] = refresh.reserve
+            if optimizer.slot_names:
+                optimizer.set_slots(f"{name}.weight", dict(zip(optimizer.slot_names, refresh.result.slots)))
+            results[name] = refresh.result
+        return results
+
+    def state(self):
+        arrays = {}
+        for name, reserve in self.reserves.items():
+            arrays[f"{name}/reserve_flat"], arrays[f"{name}/reserve_values"] = reserve.flat, reserve.values
+        last = getattr(self.schedule, "last_update_step", None)
+        return arrays, {} if last is None else {"last_update_step": int(last)}
+
+    def load_state(self, arrays, meta):
+        if "last_update_step" in meta:
+            self.schedule.last_update_step = int(meta["last_update_step"])
+        for name in self.reserves:
+            self.reserves[name] = Reserve(np.asarray(arrays[f"{name}/reserve_flat"], np.int64),
+                                          np.asarray(arrays[f"{name}/reserve_values"]))
+
+
 def _slot_arrays(optimizer, param: str, size: int) -> list[np.ndarray]:
     slots = optimizer.slots(param)
     return [slots.get(name, np.zeros(size, np.float32)) for name in optimizer.slot_names]
@@ -150,6 +226,12 @@ def make_method(config, convention, total: int, t_end: int, sparsities: dict, lr
     entry = METHOD_REGISTRY[config.method]
     if not entry.updates:
         return NoUpdates(config.method)
+    if config.method == "topkast":
+        schedule = make_update_schedule(convention.update_predicate, frequency=config.update_interval, end_step=t_end)
+        options = RunOptions(convention=convention, topkast_penalty=config.weight_decay,
+                             topkast_penalty_norm=config.topkast_penalty_norm,
+                             **_topkast_counts(config, specs, sparsities, convention))
+        return TopKASTRun(config.method, entry.updater.from_run(options), schedule)
     if config.method == "pruning":
         begin, end = pruning_window(config, total)
         schedule = make_update_schedule("jaxpruner", frequency=config.update_interval, begin_step=begin, end_step=end)
@@ -190,6 +272,19 @@ def _structure(specs, sparsities: dict) -> dict:
     return dict(layer_budgets=tuple(srigl_budget(s.size, sparsities[s.name]) for s in sparse),
                 neuron_axes=tuple(1 if s.kind == "linear" else 0 for s in sparse),
                 ablatable=tuple(s.name != last for s in sparse))
+
+
+def _topkast_counts(config, specs, sparsities: dict, convention) -> dict:
+    """Per sparse layer, in model order: ``|A|`` from the distribution at the run's sparsity and ``|B|`` from
+    the same distribution at ``topkast_backward_sparsity`` (each the convention's count rule), and ``N``."""
+    sparse = [spec for spec in specs if sparsities.get(spec.name, 0.0) > 0.0]
+    shapes = [(s.name, s.framework_shape) for s in sparse]
+    backward = target_sparsities(config.replace(sparsity=config.topkast_backward_sparsity), specs)
+    forward_counts = active_counts(shapes, {s.name: sparsities[s.name] for s in sparse}, convention)
+    backward_counts = active_counts(shapes, {s.name: backward[s.name] for s in sparse}, convention)
+    return dict(topkast_forward_counts=tuple(forward_counts[s.name] for s in sparse),
+                topkast_backward_counts=tuple(backward_counts[s.name] for s in sparse),
+                topkast_sizes=tuple(s.size for s in sparse))
 
 
 def _drop_fraction_schedule(name: str, convention, lr):

@@ -70,9 +70,10 @@ def target_sparsities(config: RunConfig, specs) -> dict[str, float]:
 
 
 def initial_sparsities(config: RunConfig, specs, targets: dict) -> dict[str, float]:
-    """Sparsity of each layer's initial mask: the targets, except pruning (dense start) and GraNet (its
-    ``granet_initial_sparsity`` by the same distribution; 0 = a dense start, the official ``init_density 1``)."""
-    if config.method == "pruning":
+    """Sparsity of each layer's initial mask: the targets, except pruning and Top-KAST (dense start: Top-KAST
+    selects its sets from a dense initialisation) and GraNet (its ``granet_initial_sparsity`` by the same
+    distribution; 0 = a dense start, the official ``init_density 1``)."""
+    if config.method in ("pruning", "topkast"):
         return {name: 0.0 for name in targets}
     if config.method == "granet":
         if config.granet_initial_sparsity == 0.0:
@@ -115,7 +116,7 @@ def build_model(config: RunConfig, dataset):
     specs = model_specs(config, dataset)
     sparsities = target_sparsities(config, specs)
     sparse_names = [name for name, s in sparsities.items() if s > 0.0]
-    if config.method == "pruning":  # start dense (CSR at density 1), prune towards the targets
+    if config.method in ("pruning", "topkast"):  # start dense (CSR at density 1): prune / select from there
         masks = {spec.name: np.arange(spec.size, dtype=np.int64) for spec in specs if spec.name in sparse_names}
     elif config.method in ("srigl", "nm"):
         masks = structured_patterns(config, [s for s in specs if s.name in sparse_names], sparsities)
@@ -182,10 +183,15 @@ def snip_masks(config: RunConfig, dataset, dense: Model, sparsities, flatten: bo
     return masks
 
 
-def make_optimizer(config: RunConfig):
+def make_optimizer(config: RunConfig, undecayed=frozenset()):
     """The run's optimizer; weight decay reaches biases only with ``decay_biases`` (torch's default: every
-    parameter; the official TF1 drivers: kernels only, ``rigl_ref.optim.is_decayed``)."""
-    decay_filter = _decay_everything if config.decay_biases else is_decayed
+    parameter; the official TF1 drivers: kernels only, ``rigl_ref.optim.is_decayed``) and never the
+    parameters named in ``undecayed`` (a method that regularises them itself: Top-KAST)."""
+    base = _decay_everything if config.decay_biases else is_decayed
+    undecayed = frozenset(undecayed)
+
+    def decay_filter(name: str) -> bool:
+        return base(name) and name not in undecayed
     if config.optimizer == "sgd":
         nesterov = config.nesterov and config.momentum > 0
         return SGD(momentum=config.momentum, nesterov=nesterov, weight_decay=config.weight_decay,

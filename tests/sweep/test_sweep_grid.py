@@ -13,9 +13,10 @@ from rigl_ref.sweep.grid import expand_grid, load_sweep, parse_sweep, point_name
 from rigl_ref.train.config import METHODS, RunConfig
 
 # Candidate values per field that are valid together with the defaults (LeNet-300-100 on the subset) and
-# FIXED: GraNet's default sparse start (granet_initial_sparsity 0.5) needs a final sparsity >= 0.5, so these
-# grids fix a dense start, which every drawn sparsity admits.
-FIXED = {"granet_initial_sparsity": 0.0}
+# FIXED: GraNet's default sparse start (granet_initial_sparsity 0.5) needs a final sparsity >= 0.5 and
+# Top-KAST's default backward set (topkast_backward_sparsity 0.8) a forward sparsity >= 0.8, so these grids
+# fix a dense start and a dense backward set, which every drawn sparsity admits.
+FIXED = {"granet_initial_sparsity": 0.0, "topkast_backward_sparsity": 0.0}
 VALUES = {
     "method": st.sampled_from([m for m in METHODS if m != "nm"]),  # nm fixes its sparsity (1 - N/M)
     "sparsity": st.floats(0.0, 0.99),

@@ -29,7 +29,7 @@ def _assert_same_state(a, b):
         assert np.array_equal(value, arrays_b[key]), key
 
 
-@pytest.mark.parametrize("method", ["rigl", "set", "snfs", "pruning", "snip", "static"])
+@pytest.mark.parametrize("method", ["rigl", "set", "snfs", "pruning", "snip", "static", "topkast"])
 def test_same_seed_same_run_bit_for_bit(method):
     config = tiny_config(method=method)
     (a, ra), (b, rb) = _run(config), _run(config)
