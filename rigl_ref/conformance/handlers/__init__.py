@@ -16,6 +16,7 @@ from rigl_ref.validate import check_choice
 HANDLERS: dict[str, str] = {
     "tf1_update": "rigl_ref.conformance.handlers.tf1_update",
     "torch_rigl": "rigl_ref.conformance.handlers.torch_rigl",
+    "srigl_torch": "rigl_ref.conformance.handlers.srigl_torch",
     "jaxpruner_rigl": "rigl_ref.conformance.handlers.jaxpruner_rigl",
     "jaxpruner_set": "rigl_ref.conformance.handlers.jaxpruner_set",
     "tf1_sparsities": "rigl_ref.conformance.handlers.tf1_sparsities",
