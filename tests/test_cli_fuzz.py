@@ -7,7 +7,7 @@ mixing good values, bad values and paths that exist, do not exist or lie under a
 tokens anywhere. Cost is kept small: a new training run always starts from ``--epochs 1 --dataset
 synthetic`` (later drawn flags may override them, from pools without expensive values), downloads go
 to a closed loopback port, data directories are temporary, and ``conformance`` always gets a suite
-path (a small shipped suite or a malformed one) so it never replays all 574 shipped cases.
+path (a small shipped suite or a malformed one) so it never replays all 622 shipped cases.
 ``--debug`` is never drawn: it exists to show tracebacks. A subcommand outside ``FULLY_FUZZED`` (its
 cost unknown) is fuzzed through argument parsing only.
 """

@@ -8,7 +8,11 @@ Rules, each the official code's (VITA-Group/GraNet ``CIFAR/sparselearning/core.p
 * :func:`granet_pruned_fraction`: the cubic schedule (Zhu & Gupta's, eq. 1 of the paper) on the update grid:
   ``c = int(t / dT)``, ``c0 = int(t0 / dT)``, ``c1 = int(t1 / dT)``; for ``c0 <= c <= c1`` the pruned fraction
   is ``p = (1 - d_i) + (d_i - d_f) (1 - (1 - (c - c0) / (c1 - c0))^3)`` (``Masking.pruning``), so the
-  density goes from ``d_i`` (1 = dense start, < 1 = sparse start) to ``d_f``; outside the window no pruning.
+  density goes from ``d_i`` (1 = dense start, < 1 = sparse start) towards ``d_f``; outside the window no
+  pruning. Where the window ends is selectable (``window``): ``"official"`` prunes for ``c0 <= c <= c1 - 1``
+  (``Masking.pruning``: ``curr_prune_iter <= final_iter - 1``), so its last pruning leaves the density
+  ``(d_i - d_f) / (c1 - c0)^3`` above ``d_f``; ``"through_end"`` also prunes at ``c = c1`` and reaches ``d_f``
+  (rigl_ref's rule before the ``granet_torch`` conformance suite showed the difference).
 * :func:`global_prune_threshold`: keep ``int(N * (1 - p))`` of all ``N`` weights of the pruned layers
   together: the threshold is the ``keep``-th largest ``|w|`` over every position (inactive ones are 0),
   and a connection survives iff ``|w| > threshold`` (strict, so ties at the threshold go, and an active
@@ -49,9 +53,10 @@ from rigl_ref.sparse_training.drop_grow import DropGrowResult, top_k
 from rigl_ref.sparse_training.framework_options import CurrentBatch, check_gradients
 from rigl_ref.sparse_training.layer_states import CSRLayerState, check_layers
 from rigl_ref.sparse_training.updaters import MaskUpdater
-from rigl_ref.validate import check_in_closed_unit_interval, check_positive_int
+from rigl_ref.validate import check_choice, check_in_closed_unit_interval, check_positive_int
 
 GRANET_MIN_PRUNE_RATE = 0.005  # core.py CosineDecay(prune_rate, T_max, eta_min=0.005)
+GRANET_WINDOWS = ("official", "through_end")  # the pruning window's last grid point: c1 - 1 or c1
 
 
 def granet_prune_rate(step: int, *, alpha: float, total_steps: int, eta_min: float = GRANET_MIN_PRUNE_RATE) -> float:
@@ -62,10 +67,12 @@ def granet_prune_rate(step: int, *, alpha: float, total_steps: int, eta_min: flo
 
 
 def granet_pruned_fraction(step: int, *, initial_density: float, final_density: float, begin_step: int,
-                           end_step: int, interval: int) -> float | None:
-    """The fraction ``p`` of all weights the global pruning removes at ``step``, or None outside the window."""
+                           end_step: int, interval: int, window: str = "official") -> float | None:
+    """The fraction ``p`` of all weights the global pruning removes at ``step``, or None outside the window
+    (``window``: where it ends, module docstring)."""
+    check_choice("window", window, GRANET_WINDOWS)
     current, first, last = int(step / interval), int(begin_step / interval), int(end_step / interval)
-    if not first <= current <= last or last <= first:
+    if not first <= current <= last - (window == "official") or last <= first:
         return None
     decay = (1.0 - (current - first) / (last - first)) ** 3
     return (1.0 - initial_density) + (initial_density - final_density) * (1.0 - decay)
@@ -202,7 +209,7 @@ class GraNet(MaskUpdater):
     gradient_use = "update"
 
     def __init__(self, *, initial_density: float, final_density: float, begin_step: int, end_step: int,
-                 interval: int, convention=DEFAULT_CONVENTION, gradients=None):
+                 interval: int, convention=DEFAULT_CONVENTION, gradients=None, window: str = "official"):
         super().__init__(convention)
         self.initial_density = check_in_closed_unit_interval("initial_density", initial_density)
         self.final_density = check_in_closed_unit_interval("final_density", final_density)
@@ -211,12 +218,13 @@ class GraNet(MaskUpdater):
         self.begin_step, self.end_step, self.interval = int(begin_step), int(end_step), check_positive_int(
             "interval", interval)
         self.gradients = CurrentBatch() if gradients is None else gradients
+        self.window = check_choice("window", window, GRANET_WINDOWS)
 
     @classmethod
     def from_run(cls, options):
         return cls(initial_density=options.initial_density, final_density=options.final_density,
                    begin_step=options.begin_step, end_step=options.end_step, interval=options.interval,
-                   convention=options.convention, gradients=options.gradients)
+                   convention=options.convention, gradients=options.gradients, window=options.granet_window)
 
     def observe(self, grads) -> None:
         self.gradients.observe(None if grads is None else check_gradients(grads, len(grads)))
@@ -225,7 +233,8 @@ class GraNet(MaskUpdater):
         layers = check_layers(layers)
         grads = check_gradients(self.gradients.for_update(grads, "GraNet"), len(layers))
         pruned = granet_pruned_fraction(step, initial_density=self.initial_density, final_density=self.final_density,
-                                        begin_step=self.begin_step, end_step=self.end_step, interval=self.interval)
+                                        begin_step=self.begin_step, end_step=self.end_step, interval=self.interval,
+                                        window=self.window)
         rate = check_in_closed_unit_interval("drop_fraction", drop_fraction)
         if all(isinstance(layer, CSRLayerState) for layer in layers):
             if not all(isinstance(g, GrowthInputs) for g in grads):

@@ -90,6 +90,7 @@ class RunOptions:
     initial_density: float = 1.0  # GraNet: density at the start of its pruning window
     final_density: float = 0.1  # GraNet: density the global pruning reaches
     interval: int = 100  # GraNet: ΔT, the grid its cubic schedule counts on
+    granet_window: str = "official"  # GraNet: the pruning window's last grid point (granet.GRANET_WINDOWS)
     gse_sample_factor: float = 1.0  # GSE: grow candidates sampled per update, relative to the active count
     layer_budgets: tuple = ()  # SRigL: int(N (1 - s)) per sparse layer
     neuron_axes: tuple = ()  # SRigL, N:M: per sparse layer, 0 = rows are neurons, 1 = columns are

@@ -25,6 +25,7 @@ from rigl_ref.data import DATASET_NAMES
 from rigl_ref.optim import LR_SCHEDULES, Adam
 from rigl_ref.sparse_training.conventions import PRESETS
 from rigl_ref.sparse_training.drop_grow import masked_slots
+from rigl_ref.sparse_training.granet import GRANET_WINDOWS
 from rigl_ref.sparse_training.registry import METHOD_REGISTRY
 from rigl_ref.sparse_training.structured import check_nm
 from rigl_ref.sparse_training.topkast import PENALTY_NORMS
@@ -51,6 +52,7 @@ CHOICES = {
     "model": MODELS, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES, "drop_schedule": DROP_SCHEDULES,
     "first_layer": LAYER_RULES, "last_layer": LAYER_RULES, "init": INITS, "sgd_arithmetic": SGD_ARITHMETIC,
     "grow_source": GROW_SOURCES, "lr_milestone_unit": MILESTONE_UNITS, "topkast_penalty_norm": PENALTY_NORMS,
+    "granet_window": GRANET_WINDOWS,
 }
 """The string fields and the values each accepts."""
 
@@ -85,6 +87,7 @@ class RunConfig:
     pruning_begin_fraction: float = 0.0  # pruning: schedule start, fraction of steps
     pruning_end_fraction: float = 0.75  # pruning: target sparsity reached at this fraction of steps
     granet_initial_sparsity: float = 0.5  # granet: sparsity of the initial masks (0 = dense start; official 0.5)
+    granet_window: str = "official"  # granet: last pruning at c1 - 1 ("official", core.py) or at c1 ("through_end")
     gse_sample_factor: float = 1.0  # gse: inactive positions scored per update, as a multiple of the active count
     srigl_min_salient: float = 0.3  # srigl: neuron ablation threshold (>= 1: count, < 1: share of the fan-in; 0: none)
     nm_n: int = 2  # nm: active connections in every group ...

@@ -257,7 +257,7 @@ def make_method(config, convention, total: int, t_end: int, sparsities: dict, lr
         convention=convention, gradients=gradient_feed(config.grow_batches), snfs_decay=config.snfs_decay,
         final_sparsities=tuple(s for s in sparsities.values() if s > 0.0), begin_step=begin, end_step=end,
         initial_density=1.0 - config.granet_initial_sparsity, final_density=1.0 - config.sparsity,
-        interval=config.update_interval, gse_sample_factor=config.gse_sample_factor,
+        interval=config.update_interval, granet_window=config.granet_window, gse_sample_factor=config.gse_sample_factor,
         srigl_min_salient=config.srigl_min_salient, nm=(config.nm_n, config.nm_m), **_structure(specs, sparsities),
     )
     return Scheduled(config.method, entry.updater.from_run(options), schedule, fraction, config.seed)

@@ -20,7 +20,8 @@ from rigl_ref.sparse_training.granet import (
 
 
 def test_cubic_schedule_on_the_update_grid():
-    kw = dict(initial_density=0.5, final_density=0.1, begin_step=0, end_step=1000, interval=100)
+    kw = dict(initial_density=0.5, final_density=0.1, begin_step=0, end_step=1000, interval=100,
+              window="through_end")
     assert granet_pruned_fraction(0, **kw) == pytest.approx(0.5)
     assert granet_pruned_fraction(1000, **kw) == pytest.approx(0.9)
     assert granet_pruned_fraction(500, **kw) == pytest.approx(0.5 + 0.4 * (1 - 0.5**3))
@@ -28,6 +29,18 @@ def test_cubic_schedule_on_the_update_grid():
     assert granet_pruned_fraction(1100, **kw) is None
     dense_start = dict(kw, initial_density=1.0)
     assert granet_pruned_fraction(0, **dense_start) == 0.0
+
+
+def test_the_window_ends_where_the_selected_rule_says():
+    """official (core.py ``curr_prune_iter <= final_iter - 1``): the last pruning is at c1 - 1, short of the
+    target by (d_i - d_f) / (c1 - c0)^3; through_end also prunes at c1 and reaches it."""
+    kw = dict(initial_density=0.5, final_density=0.1, begin_step=0, end_step=1000, interval=100)
+    assert granet_pruned_fraction(1000, **kw) is None
+    assert granet_pruned_fraction(1000, **kw, window="through_end") == pytest.approx(0.9)
+    assert granet_pruned_fraction(900, **kw) == pytest.approx(0.9 - 0.4 * 0.1**3)
+    assert granet_pruned_fraction(900, **kw) == granet_pruned_fraction(900, **kw, window="through_end")
+    with pytest.raises(ValueError, match="window"):
+        granet_pruned_fraction(900, **kw, window="inclusive")
 
 
 def test_prune_rate_decays_by_cosine_to_its_floor():

@@ -15,10 +15,12 @@ from train_helpers import dense_state, tiny_config
 DATA = synthetic()
 
 
+@pytest.mark.parametrize("window", ["official", "through_end"])
 @pytest.mark.parametrize("initial", [0.0, 0.5])
-def test_every_trainer_update_equals_the_spec_and_the_target_is_reached(initial):
+def test_every_trainer_update_equals_the_spec_and_the_target_is_reached(initial, window):
     config = tiny_config(method="granet", sparsity=0.9, granet_initial_sparsity=initial, drop_fraction=0.5,
-                         epochs=4, update_interval=2, pruning_end_fraction=0.6, distribution="uniform")
+                         epochs=4, update_interval=2, pruning_end_fraction=0.6, distribution="uniform",
+                         granet_window=window)
     trainer = Trainer(config, DATA)
     updater = trainer.method.updater
     real_update, compared = updater.update, []
@@ -42,12 +44,19 @@ def test_every_trainer_update_equals_the_spec_and_the_target_is_reached(initial)
     assert len(compared) >= 10
     nnz = sum(trainer.model.nnz().values())
     total = sum(s.size for s in trainer.model.specs)
-    assert nnz <= int(total * (1.0 - 0.9)) and nnz >= 0.95 * int(total * (1.0 - 0.9))
+    last = max(_pruned(updater, step) or 0.0 for step in compared)  # the deepest global pruning of the run
+    assert nnz <= int(total * (1.0 - last)) and nnz >= 0.95 * int(total * (1.0 - last))
+    if window == "through_end":
+        assert last == pytest.approx(0.9)
+    else:  # the official window stops one grid point early: (d_i - d_f) / (c1 - c0)^3 short of the target
+        first, end = updater.begin_step // updater.interval, updater.end_step // updater.interval
+        assert last == pytest.approx(0.9 - (1 - initial - 0.1) / (end - first) ** 3)
 
 
 def _pruned(updater, step):
     return granet_pruned_fraction(step, initial_density=updater.initial_density, final_density=updater.final_density,
-                                  begin_step=updater.begin_step, end_step=updater.end_step, interval=updater.interval)
+                                  begin_step=updater.begin_step, end_step=updater.end_step, interval=updater.interval,
+                                  window=updater.window)
 
 
 def test_granet_refuses_an_initial_sparsity_above_the_target():

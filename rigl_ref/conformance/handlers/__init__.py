@@ -17,6 +17,7 @@ HANDLERS: dict[str, str] = {
     "tf1_update": "rigl_ref.conformance.handlers.tf1_update",
     "torch_rigl": "rigl_ref.conformance.handlers.torch_rigl",
     "srigl_torch": "rigl_ref.conformance.handlers.srigl_torch",
+    "granet_torch": "rigl_ref.conformance.handlers.granet_torch",
     "jaxpruner_rigl": "rigl_ref.conformance.handlers.jaxpruner_rigl",
     "jaxpruner_set": "rigl_ref.conformance.handlers.jaxpruner_set",
     "tf1_sparsities": "rigl_ref.conformance.handlers.tf1_sparsities",
