@@ -132,19 +132,34 @@ class Refresh(NamedTuple):
     result: DropGrowResult
 
 
-def top_k_positions(flat: np.ndarray, values: np.ndarray, size: int, k: int) -> np.ndarray:
-    """The sorted flat positions of the ``k`` largest ``|theta|`` of a layer of ``size`` positions whose
-    non-zero values sit at ``flat`` (any order, distinct) and which is 0 everywhere else: exactly
-    ``top_k(|theta|, k)`` of the dense array, ties to the lower flat index, without forming it."""
+def ranked_positions(flat: np.ndarray, values: np.ndarray, size: int, k: int) -> np.ndarray:
+    """The flat positions of the ``k`` largest ``|theta|``, best first, of a layer of ``size`` positions whose
+    non-zero values sit at ``flat`` (any order, distinct) and which is 0 everywhere else: ties to the lower
+    flat index, the zeros after every non-zero in increasing index. Every prefix of it is a top-k."""
     flat = np.asarray(flat, np.int64)
     magnitudes = np.abs(np.asarray(values))
     nonzero = magnitudes != 0
     flat, magnitudes = flat[nonzero], magnitudes[nonzero]
-    order = np.lexsort((flat, -magnitudes))
-    if k <= len(order):
-        return np.sort(flat[order[:k]])
-    zeros = positions_outside(np.sort(flat), np.arange(k - len(order), dtype=np.int64))
-    return np.sort(np.concatenate((flat, zeros)))
+    ranked = flat[np.lexsort((flat, -magnitudes))]
+    if k <= len(ranked):
+        return ranked[:k]
+    zeros = positions_outside(np.sort(flat), np.arange(k - len(ranked), dtype=np.int64))
+    return np.concatenate((ranked, zeros))
+
+
+def top_k_positions(flat: np.ndarray, values: np.ndarray, size: int, k: int) -> np.ndarray:
+    """The sorted positions of :func:`ranked_positions`: exactly ``top_k(|theta|, k)`` of the dense array,
+    without forming it."""
+    return np.sort(ranked_positions(flat, values, size, k))
+
+
+def dense_theta(weight: CSRWeight, reserve: Reserve) -> np.ndarray:
+    """The dense parameter array a fast layer holds: ``B``'s stored values and the reserve, 0 elsewhere (the
+    spec layer's ``theta``; for tests and inspection, O(N))."""
+    theta = np.zeros(weight.size, weight.data.dtype)
+    theta[np.asarray(reserve.flat, np.int64)] = reserve.values
+    theta[weight.active_flat_indices()] = weight.data
+    return theta.reshape(weight.shape)
 
 
 def csr_refresh(weight: CSRWeight, reserve: Reserve, n_forward: int, n_backward: int, slots=()) -> Refresh:
@@ -156,8 +171,8 @@ def csr_refresh(weight: CSRWeight, reserve: Reserve, n_forward: int, n_backward:
     old_flat = weight.active_flat_indices()
     union_flat = np.concatenate((old_flat, np.asarray(reserve.flat, np.int64)))
     union_values = np.concatenate((weight.data, np.asarray(reserve.values, weight.data.dtype)))
-    new_backward = top_k_positions(union_flat, union_values, weight.size, n_backward)
-    new_forward = top_k_positions(union_flat, union_values, weight.size, n_forward)
+    ranked = ranked_positions(union_flat, union_values, weight.size, n_backward)  # one ranking for both sets
+    new_backward, new_forward = np.sort(ranked), np.sort(ranked[:n_forward])
     keep = np.isin(old_flat, new_backward, assume_unique=True)
     entering = np.setdiff1d(new_backward, old_flat, assume_unique=True)
     in_reserve = np.isin(reserve.flat, entering, assume_unique=True)

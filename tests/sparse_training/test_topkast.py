@@ -15,6 +15,7 @@ from rigl_ref.sparse_training.topkast import (
     backward_set,
     csr_penalty_gradient,
     csr_refresh,
+    dense_theta,
     forward_set,
     initial_split,
     masked_update,
@@ -50,13 +51,6 @@ def _fast_state(theta, stored, slot):
     return weight, Reserve(flat, theta.reshape(-1)[flat]), slot.reshape(-1)[weight.active_flat_indices()]
 
 
-def _dense_theta(weight, reserve):
-    theta = np.zeros(weight.size, weight.data.dtype)
-    theta[reserve.flat] = reserve.values
-    theta[weight.active_flat_indices()] = weight.data
-    return theta.reshape(weight.shape)
-
-
 @settings(max_examples=300, deadline=None)
 @given(layer_states())
 def test_csr_refresh_equals_the_dense_sets_bit_for_bit(state):
@@ -70,7 +64,7 @@ def test_csr_refresh_equals_the_dense_sets_bit_for_bit(state):
     assert refresh.weight.nnz == n_backward and int(refresh.forward_mask.sum()) == n_forward
     assert not (a & ~b).any()  # forward set inside the backward set
     # nothing is lost: theta is the same array, only regrouped
-    assert _bits(_dense_theta(refresh.weight, refresh.reserve)) == _bits(theta)
+    assert _bits(dense_theta(refresh.weight, refresh.reserve)) == _bits(theta)
     assert np.all(refresh.reserve.values != 0) and np.all(np.diff(refresh.reserve.flat) > 0)
     assert not np.isin(refresh.reserve.flat, new_flat).any()
     # slots: kept entries keep theirs, entering entries start at 0
@@ -129,7 +123,7 @@ def test_initial_split_of_a_dense_weight():
     split = initial_split(CSRWeight.from_dense(np.ones_like(theta, bool), theta), 6, 15)
     assert np.array_equal(split.weight.active_flat_indices(), np.flatnonzero(backward_set(theta, 15)))
     assert split.reserve.flat.size == 40 - 15
-    assert _bits(_dense_theta(split.weight, split.reserve)) == _bits(theta)
+    assert _bits(dense_theta(split.weight, split.reserve)) == _bits(theta)
 
 
 def test_bad_counts_and_options_are_refused():

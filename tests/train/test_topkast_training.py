@@ -8,7 +8,7 @@ import pytest
 from rigl_ref.autograd import Tensor, matmul, relu, softmax_cross_entropy
 from rigl_ref.data import synthetic
 from rigl_ref.sparse_training.distributions import active_count
-from rigl_ref.sparse_training.topkast import backward_set, forward_set, penalty_gradient
+from rigl_ref.sparse_training.topkast import backward_set, dense_theta, forward_set, masked_update, penalty_gradient
 from rigl_ref.train.checkpoint import load_checkpoint, save_checkpoint
 from rigl_ref.train.loop import Trainer
 
@@ -25,13 +25,8 @@ def _config(**changes):
 
 
 def _theta(trainer, name):
-    """The layer's dense parameter vector: B's stored values and the reserve (zeros nowhere else)."""
-    layer = trainer.model.layers[name]
-    theta = np.zeros(layer.weight.size, layer.weight.data.dtype)
-    reserve = trainer.method.reserves[name]
-    theta[reserve.flat] = reserve.values
-    theta[layer.weight.active_flat_indices()] = layer.weight.data
-    return theta.reshape(layer.weight.shape)
+    """The layer's dense parameter array (``topkast.dense_theta`` of its stored B and its reserve)."""
+    return dense_theta(trainer.model.layers[name].weight, trainer.method.reserves[name])
 
 
 def _sets(trainer, name):
@@ -83,7 +78,7 @@ def test_one_weight_step_is_eq_2_with_the_exploration_penalty():
         b[backward] = True
         theta = thetas[name].reshape(-1)
         penalty = penalty_gradient(theta, a, b, density=len(forward) / theta.size, lam=0.01)
-        expected = np.where(b, theta - np.float32(0.1) * (alphas[name].grad.reshape(-1) + penalty), theta)
+        expected = masked_update(theta, alphas[name].grad.reshape(-1) + penalty, b, lr=0.1)
         after = _theta(trainer, name).reshape(-1)
         assert np.array_equal(after[~b], theta[~b])  # frozen outside B, bit for bit
         assert np.allclose(after[b], expected[b], rtol=1e-5, atol=1e-7)
