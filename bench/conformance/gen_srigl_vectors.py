@@ -27,13 +27,12 @@ The run is deterministic (``--seed``); every case is computed twice and asserted
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import types
 from pathlib import Path
 
 import numpy as np
+from suite_files import SuiteFolder, computed_twice, parse_args
 
 SOURCE_COMMIT = "calgaryml/condensed-sparsity@3052bb8bd708918576df4e6e66f273e37c960b24"
 FUNCTION = "rigl_torch.rigl_constant_fan.RigLConstFanScheduler._rigl_step"
@@ -173,35 +172,27 @@ def run_case(torch, scheduler_class, index: int, spec, seed: int, weak_grads: bo
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", required=True, help="the condensed-sparsity src/ folder (holds rigl_torch/)")
-    parser.add_argument("--out", required=True, help="suite folder to write (manifest.json and case_*.npz)")
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args(argv)
+    args = parse_args(__doc__, "the condensed-sparsity src/ folder (holds rigl_torch/)", argv)
     stubbed = install_stubs()
     sys.path.insert(0, str(Path(args.source).resolve()))
     import torch
     from rigl_torch.rigl_constant_fan import RigLConstFanScheduler
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    folder = SuiteFolder(args.out)
     cases, left_out = [], []
     specs = [(spec, False) for spec in CASES] + [(spec, True) for spec in drawn_cases(args.seed)]
     for index, (spec, weak_grads) in enumerate(specs):
-        arrays, params = run_case(torch, RigLConstFanScheduler, index, spec, args.seed, weak_grads)
-        again, _ = run_case(torch, RigLConstFanScheduler, index, spec, args.seed, weak_grads)
-        assert all(np.array_equal(arrays[k], again[k]) and arrays[k].tobytes() == again[k].tobytes()
-                   for k in arrays), f"case {index} is not deterministic"
+        arrays, params = computed_twice(
+            lambda: run_case(torch, RigLConstFanScheduler, index, spec, args.seed, weak_grads), index)
         if params["order_dependent"]:
             left_out.append(index)
             continue
-        name = f"case_{index:04d}.npz"
-        np.savez(out / name, **arrays)
+        name = folder.save_case(index, arrays)
         tags = [f"min_salient={params['min_salient']}", f"ablated={params['ablated_neurons']}"]
         cases.append({"id": f"srigl_torch-{index:04d}-mlp-{'-'.join(tags)}", "file": name, "params": params})
-    manifest = {
-        "suite": "srigl_torch", "source": SOURCE_COMMIT, "function": FUNCTION,
-        "notes": (f"torch {torch.__version__} (CPU). Two-layer MLP Linear(in, hidden) - ReLU - Linear(hidden, out), "
+    folder.write_manifest(
+        suite="srigl_torch", source=SOURCE_COMMIT, function=FUNCTION,
+        notes=(f"torch {torch.__version__} (CPU). Two-layer MLP Linear(in, hidden) - ReLU - Linear(hidden, out), "
                   "bias=False, torch.optim.SGD(lr=0.1, momentum=0.9), RigLConstFanScheduler(model, opt, "
                   "dense_allocation, T_end, sparsity_distribution='uniform', delta=100, alpha, dynamic_ablation=True, "
                   "min_salient_weights_per_neuron, use_sparse_const_fan_in_for_ablation=True (the value of the "
@@ -218,10 +209,8 @@ def main(argv=None) -> int:
                   f"(the keep step's n_keep boundary among tied scores, or a neuron truncated through torch's "
                   f"unstable bool sort; see order_dependent in the generator): cases {left_out} of "
                   f"{len(specs)}."),
-        "cases": cases,
-    }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    print(f"wrote {len(cases)} cases to {out}; left out {len(left_out)} order-dependent ones: {left_out}")
+        cases=cases)
+    print(f"wrote {len(cases)} cases to {folder.out}; left out {len(left_out)} order-dependent ones: {left_out}")
     return 0
 
 
