@@ -88,6 +88,13 @@ def test_epoch_permutation_is_the_documented_formula():
         epoch_permutation(5, seed=np.random.default_rng(0), epoch=0)
 
 
+def test_epoch_permutation_is_kept_read_only():
+    first = epoch_permutation(50, seed=7, epoch=3)
+    assert epoch_permutation(50, seed=7, epoch=3) is first
+    with pytest.raises(ValueError):
+        first[0] = 1  # a caller cannot corrupt the order later batches of the epoch are drawn from
+
+
 @given(
     n=st.integers(1, 60),
     batch_size=st.integers(1, 25),
