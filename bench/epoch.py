@@ -8,7 +8,9 @@ the embedded MNIST subset (no download), RigL every ΔT = 100 steps (drop fracti
 uniform sparsity on every layer for rigl_ref, so each layer keeps ``N - floor(S N)`` connections. Four
 implementations, each in a fresh subprocess (its own peak resident set, ``VmHWM``):
 
-* ``rigl_ref``: ``Trainer`` (truly sparse CSR layers, Numba kernels), method ``rigl``;
+* ``rigl_ref``: ``Trainer`` (truly sparse CSR layers, Numba kernels), method ``rigl``, exact kernels;
+* ``rigl_ref_fast``: the same with ``kernels = "fast"`` (the weight gradient's batch sums reassociated,
+  within the bound of ``rigl_ref.kernels.fast``; everything else as ``rigl_ref``);
 * ``rigl_torch``: a torch MLP driven by rigl-torch's ``RigLScheduler`` (dense weights and masks, the
   scheduler's backward hooks; its own layer rule, first layer dense, which does not change its cost:
   every layer is a dense GEMM whatever its mask);
@@ -21,7 +23,8 @@ steps of the window), ``epoch_s`` (the window's mean step time x the 600 steps o
 batch 100, so the updates are amortised as in training), ``peak_rss_bytes``, ``threads`` (BLAS / Numba /
 torch threads the child had), ``round``. The rounds interleave the implementations (every round runs all
 of them once) so that machine noise spreads over all; the summary table gives the median over rounds and
-ratios computed within the run: rigl-torch / rigl_ref and dense torch / rigl_ref per epoch.
+ratios computed within the run: rigl-torch / rigl_ref and dense torch / rigl_ref per epoch (for both
+kernel modes).
 Needs the ``diff`` extra for the torch rows (``pip install '.[diff]'``); without it they are skipped.
 """
 
@@ -45,8 +48,9 @@ from benchlib import environment_record  # noqa: E402
 
 STEPS_PER_EPOCH = 600  # full MNIST, 60 000 examples at batch 100
 DELTA_T = 100
-IMPLS = ("rigl_ref", "rigl_torch", "torch_dense", "rigl_ref_dense")
-SPARSE_IMPLS = ("rigl_ref", "rigl_torch")
+IMPLS = ("rigl_ref", "rigl_ref_fast", "rigl_torch", "torch_dense", "rigl_ref_dense")
+SPARSE_IMPLS = ("rigl_ref", "rigl_ref_fast", "rigl_torch")
+OURS = ("rigl_ref", "rigl_ref_fast")  # the rows that get the ratios
 
 
 def _vm_hwm() -> int:
@@ -54,14 +58,14 @@ def _vm_hwm() -> int:
         return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
 
 
-def _config(hidden, sparsity, method, steps):
+def _config(hidden, sparsity, method, steps, kernels="exact"):
     from rigl_ref.train.config import RunConfig
 
     return RunConfig(dataset="mnist-subset", model="mlp", hidden=list(hidden), method=method,
                      sparsity=sparsity, distribution="uniform", batch_size=100, epochs=steps // 100 + 2,
                      update_interval=DELTA_T, end_fraction=1.0, augment_shift=0, lr=0.1, lr_schedule="constant",
                      momentum=0.9, nesterov=True, weight_decay=0.0, log_interval=10**6,
-                     checkpoint_interval=10**6, blas_threads=1, seed=0)
+                     checkpoint_interval=10**6, blas_threads=1, seed=0, kernels=kernels)
 
 
 def _timed(step, warmup: int, steps: int, is_update):
@@ -78,12 +82,12 @@ def _timed(step, warmup: int, steps: int, is_update):
     return float(np.median(ordinary)), float(np.mean(times)) * STEPS_PER_EPOCH
 
 
-def _run_rigl_ref(hidden, sparsity, warmup, steps):
+def _run_rigl_ref(hidden, sparsity, warmup, steps, kernels="exact"):
     from rigl_ref.data import load_dataset
     from rigl_ref.train.loop import Trainer
 
     method = "rigl" if sparsity is not None else "dense"
-    trainer = Trainer(_config(hidden, sparsity or 0.0, method, warmup + steps), load_dataset("mnist-subset"))
+    trainer = Trainer(_config(hidden, sparsity or 0.0, method, warmup + steps, kernels), load_dataset("mnist-subset"))
     last = {}
 
     def step():
@@ -154,8 +158,11 @@ def measure(impl: str, hidden, sparsity, warmup: int, steps: int) -> dict:
     from threadpoolctl import threadpool_info, threadpool_limits
 
     with threadpool_limits(1):
-        runner = _run_rigl_ref if impl.startswith("rigl_ref") else _run_torch
-        median, epoch, updates = runner(hidden, sparsity, warmup, steps)
+        if impl.startswith("rigl_ref"):
+            kernels = "fast" if impl == "rigl_ref_fast" else "exact"
+            median, epoch, updates = _run_rigl_ref(hidden, sparsity, warmup, steps, kernels)
+        else:
+            median, epoch, updates = _run_torch(hidden, sparsity, warmup, steps)
         threads = {"blas": [info["num_threads"] for info in threadpool_info()]}
     import numba
 
@@ -190,7 +197,7 @@ def summary_rows(records: list[dict]) -> list[dict]:
     for impl, sparsity in keys:
         row = {"impl": impl, "sparsity": sparsity, "median_step_s": median(impl, sparsity, "median_step_s"),
                "epoch_s": median(impl, sparsity, "epoch_s"), "peak_rss_bytes": median(impl, sparsity, "peak_rss_bytes")}
-        if impl == "rigl_ref":
+        if impl in OURS:
             ours = row["epoch_s"]
             peer = median("rigl_torch", sparsity, "epoch_s")
             dense = median("torch_dense", None, "epoch_s")
@@ -208,9 +215,9 @@ def _table(rows) -> str:
         ratio = (lambda v: f"{v:.2f}x" if v is not None else "-")
         out.append(f"{r['impl']:>15} {('-' if r['sparsity'] is None else r['sparsity']):>8} "
                    f"{1e3 * r['median_step_s']:>9.2f} {r['epoch_s']:>8.2f} {r['peak_rss_bytes'] / 2**20:>12.0f} "
-                   f"{ratio(r.get('rigl_torch_over_rigl_ref')) if r['impl'] == 'rigl_ref' else '':>15} "
-                   f"{ratio(r.get('torch_dense_over_rigl_ref')) if r['impl'] == 'rigl_ref' else '':>16} "
-                   f"{(str(round(r['ideal'])) + 'x') if r['impl'] == 'rigl_ref' else '':>7}")
+                   f"{ratio(r.get('rigl_torch_over_rigl_ref')) if r['impl'] in OURS else '':>15} "
+                   f"{ratio(r.get('torch_dense_over_rigl_ref')) if r['impl'] in OURS else '':>16} "
+                   f"{(str(round(r['ideal'])) + 'x') if r['impl'] in OURS else '':>7}")
     return "\n".join(out)
 
 

@@ -20,6 +20,10 @@ are 0, and the weight gradient is ``dL/dalpha`` at *every* stored entry, ``alpha
 weight (Top-KAST eq. 2's straight-through gradient; the derivative with respect to ``weight_data`` itself
 would be 0 outside the mask). Without it every entry is used.
 
+``kernels`` (both primitives): ``"exact"`` (default) computes the weight gradient with ``sddmm`` (the lane
+order, equal to the dense gradient bit for bit), ``"fast"`` with ``sddmm_fast`` (an order LLVM picks,
+within the bound of ``rigl_ref.kernels.fast``). The output and ``dx`` are the same in both modes.
+
 ``sparse_conv2d``: a convolution (NCHW input, cross-correlation as in :mod:`rigl_ref.autograd.conv`) whose
 kernel is a CSR matrix ``K`` of shape ``(out_channels, in_channels*kh*kw)`` over the im2col columns of the
 input (H1's :func:`~rigl_ref.autograd.conv.im2col`, whose row order is that of ``K``'s columns):
@@ -33,7 +37,12 @@ import numpy as np
 from rigl_ref.autograd.conv import as_pair, col2im, cols_to_nchw, im2col, nchw_to_cols, output_size
 from rigl_ref.autograd.primitives import Primitive, apply, register_primitive
 from rigl_ref.autograd.tensor import Tensor
-from rigl_ref.kernels import csr_matmul, csr_transposed_matmul, sddmm
+from rigl_ref.kernels import csr_matmul, csr_transposed_matmul, sddmm, sddmm_fast
+from rigl_ref.validate import check_choice
+
+#: ``kernels`` mode -> the weight-gradient kernel (module docstring)
+WEIGHT_GRADIENT_KERNELS = {"exact": sddmm, "fast": sddmm_fast}
+KERNEL_MODES = tuple(WEIGHT_GRADIENT_KERNELS)
 
 
 def feature_major(a: np.ndarray) -> np.ndarray:
@@ -48,6 +57,10 @@ def _check_pattern(op, weight_data, indptr, indices, n_rows):
         raise ValueError(f"{op}: indptr has {len(indptr)} entries, expected {n_rows + 1}")
 
 
+def _weight_gradient_kernel(op, kernels):
+    return WEIGHT_GRADIENT_KERNELS[check_choice(f"{op} kernels", kernels, KERNEL_MODES)]
+
+
 def _forward_values(op, weight_data, forward_mask):
     """The weight entries the forward pass uses: all of them, or those of ``forward_mask`` (others 0)."""
     if forward_mask is None:
@@ -59,7 +72,8 @@ def _forward_values(op, weight_data, forward_mask):
 
 
 # ----- sparse_linear -----
-def _linear_forward(x, weight_data, *, indptr, indices, shape, transposed=None, forward_mask=None):
+def _linear_forward(x, weight_data, *, indptr, indices, shape, transposed=None, forward_mask=None, kernels="exact"):
+    _weight_gradient_kernel("sparse_linear", kernels)  # reject a bad mode before any work
     if x.ndim != 2 or x.shape[1] != shape[0]:
         raise ValueError(f"sparse_linear: input of shape {x.shape} does not match a weight of shape {tuple(shape)}")
     _check_pattern("sparse_linear", weight_data, indptr, indices, shape[0])
@@ -75,13 +89,16 @@ def _linear_forward(x, weight_data, *, indptr, indices, shape, transposed=None, 
     return csr_matmul(t_indptr, t_indices, np.take(weight_data, order), feature_major(x)).T
 
 
-def _linear_vjp_x(g, out, x, weight_data, *, indptr, indices, shape, transposed=None, forward_mask=None):
+def _linear_vjp_x(g, out, x, weight_data, *, indptr, indices, shape, transposed=None, forward_mask=None,
+                  kernels="exact"):
     weight_data = _forward_values("sparse_linear", weight_data, forward_mask)
     return csr_matmul(indptr, indices, weight_data, feature_major(g)).T
 
 
-def _linear_vjp_weight_data(g, out, x, weight_data, *, indptr, indices, shape, transposed=None, forward_mask=None):
-    return sddmm(indptr, indices, feature_major(x), feature_major(g))
+def _linear_vjp_weight_data(g, out, x, weight_data, *, indptr, indices, shape, transposed=None, forward_mask=None,
+                            kernels="exact"):
+    weight_gradient = _weight_gradient_kernel("sparse_linear", kernels)
+    return weight_gradient(indptr, indices, feature_major(x), feature_major(g))
 
 
 SPARSE_LINEAR = register_primitive(
@@ -89,16 +106,18 @@ SPARSE_LINEAR = register_primitive(
 )
 
 
-def sparse_linear(x, weight_data, *, indptr, indices, shape, transposed=None, forward_mask=None) -> Tensor:
+def sparse_linear(x, weight_data, *, indptr, indices, shape, transposed=None, forward_mask=None,
+                  kernels="exact") -> Tensor:
     """``x @ W`` for the CSR weight ``W = (indptr, indices, weight_data)`` of shape ``(in, out)``.
 
     ``transposed``: optionally ``rigl_ref.kernels.transpose_pattern(indptr, indices, shape[1])``, built once
     per pattern by the caller (``SparseLinear`` does); it makes the forward faster and changes no value. Only
     its sizes are checked (``ValueError``); that it belongs to this very pattern is the caller's promise (an
-    O(nnz) comparison per call would cost what the view saves). ``forward_mask``: see the module docstring."""
+    O(nnz) comparison per call would cost what the view saves). ``forward_mask``, ``kernels``: see the module
+    docstring."""
     return apply(
         SPARSE_LINEAR, x, weight_data, indptr=indptr, indices=indices, shape=tuple(shape), transposed=transposed,
-        forward_mask=forward_mask,
+        forward_mask=forward_mask, kernels=kernels,
     )
 
 
@@ -113,14 +132,17 @@ def _conv_geometry(x, weight_data, indptr, indices, kernel_shape, stride, paddin
     return stride, padding, output_size("sparse_conv2d", x.shape[2:], (kh, kw), stride, padding)
 
 
-def _conv_forward(x, weight_data, *, indptr, indices, kernel_shape, stride, padding, forward_mask=None):
+def _conv_forward(x, weight_data, *, indptr, indices, kernel_shape, stride, padding, forward_mask=None,
+                  kernels="exact"):
+    _weight_gradient_kernel("sparse_conv2d", kernels)
     stride, padding, out_hw = _conv_geometry(x, weight_data, indptr, indices, kernel_shape, stride, padding)
     weight_data = _forward_values("sparse_conv2d", weight_data, forward_mask)
     cols = im2col(x, kernel_shape[2:], stride, padding)
     return cols_to_nchw(csr_matmul(indptr, indices, weight_data, cols), x.shape[0], out_hw)
 
 
-def _conv_vjp_x(g, out, x, weight_data, *, indptr, indices, kernel_shape, stride, padding, forward_mask=None):
+def _conv_vjp_x(g, out, x, weight_data, *, indptr, indices, kernel_shape, stride, padding, forward_mask=None,
+                kernels="exact"):
     weight_data = _forward_values("sparse_conv2d", weight_data, forward_mask)
     n_features = kernel_shape[1] * kernel_shape[2] * kernel_shape[3]
     cols_grad = csr_transposed_matmul(indptr, indices, weight_data, np.ascontiguousarray(nchw_to_cols(g)), n_features)
@@ -128,9 +150,10 @@ def _conv_vjp_x(g, out, x, weight_data, *, indptr, indices, kernel_shape, stride
 
 
 def _conv_vjp_weight_data(g, out, x, weight_data, *, indptr, indices, kernel_shape, stride, padding,
-                          forward_mask=None):
+                          forward_mask=None, kernels="exact"):
     cols = im2col(x, kernel_shape[2:], stride, padding)
-    return sddmm(indptr, indices, np.ascontiguousarray(nchw_to_cols(g)), cols)
+    weight_gradient = _weight_gradient_kernel("sparse_conv2d", kernels)
+    return weight_gradient(indptr, indices, np.ascontiguousarray(nchw_to_cols(g)), cols)
 
 
 SPARSE_CONV2D = register_primitive(
@@ -138,10 +161,12 @@ SPARSE_CONV2D = register_primitive(
 )
 
 
-def sparse_conv2d(x, weight_data, *, indptr, indices, kernel_shape, stride=1, padding=0, forward_mask=None) -> Tensor:
+def sparse_conv2d(x, weight_data, *, indptr, indices, kernel_shape, stride=1, padding=0, forward_mask=None,
+                  kernels="exact") -> Tensor:
     """Convolution of ``x (N, C, H, W)`` with the CSR kernel ``(indptr, indices, weight_data)`` of shape
-    ``(O, C*kh*kw)``; ``kernel_shape = (O, C, kh, kw)``; ``forward_mask``: see the module docstring."""
+    ``(O, C*kh*kw)``; ``kernel_shape = (O, C, kh, kw)``; ``forward_mask``, ``kernels``: see the module
+    docstring."""
     return apply(
         SPARSE_CONV2D, x, weight_data, indptr=indptr, indices=indices, kernel_shape=tuple(kernel_shape),
-        stride=stride, padding=padding, forward_mask=forward_mask,
+        stride=stride, padding=padding, forward_mask=forward_mask, kernels=kernels,
     )

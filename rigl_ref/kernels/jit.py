@@ -9,6 +9,11 @@ All kernels are compiled with :func:`jit`. The options are fixed for exactness a
 * ``cache=True``: compiled machine code is cached next to the source, so only the first run compiles;
 * ``nogil=True``: a kernel releases the GIL (harmless, lets callers use threads of their own).
 
+The one exception is the ``fast`` kernel mode (``fast.py``), compiled by :func:`jit_fast` with
+:data:`FAST_JIT_OPTIONS`: LLVM may reassociate and contract (FMA) its sums, so its results depend on the
+CPU's vector width and differ from the exact kernels within a stated bound; it is chosen by name
+(``RunConfig.kernels = "fast"``), never silently.
+
 Setting the environment variable ``NUMBA_DISABLE_JIT=1`` runs every kernel as plain Python (slow, same
 results); the test suite checks that each kernel still works that way.
 """
@@ -18,8 +23,16 @@ from __future__ import annotations
 import numba
 
 JIT_OPTIONS = dict(cache=True, fastmath=False, nogil=True)
+#: ``fast`` mode: reassociation, FMA contraction and ignoring the sign of zero; NaN and Inf keep their
+#: IEEE meaning (no ``nnan``/``ninf``), so a NaN still propagates to the output.
+FAST_JIT_OPTIONS = dict(cache=True, fastmath={"reassoc", "contract", "nsz"}, nogil=True)
 
 
 def jit(function):
     """Compile ``function`` with :data:`JIT_OPTIONS` (the only Numba decorator used in rigl_ref)."""
     return numba.njit(**JIT_OPTIONS)(function)
+
+
+def jit_fast(function):
+    """Compile ``function`` with :data:`FAST_JIT_OPTIONS` (the ``fast`` kernels of ``fast.py`` only)."""
+    return numba.njit(**FAST_JIT_OPTIONS)(function)

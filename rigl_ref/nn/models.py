@@ -227,6 +227,12 @@ class Model:
         """The truly sparse layers, by name."""
         return {name: layer for name, layer in self.layers.items() if isinstance(layer, (SparseLinear, SparseConv2d))}
 
+    def use_kernels(self, kernels: str) -> None:
+        """Every sparse layer computes its weight gradient with the ``"exact"`` or ``"fast"`` kernel
+        (``rigl_ref.kernels.fast``); dense layers are unaffected."""
+        for layer in self.sparse_layers().values():
+            layer.use_kernels(kernels)
+
     def nnz(self) -> dict[str, int]:
         """Active connections per layer: those the forward pass uses (``active_nnz``; a dense layer counts
         all its weights)."""

@@ -14,6 +14,9 @@ data, or None. Given one, the layer stores its backward set and computes with th
 and the weight gradient is the straight-through ``dL/dalpha`` at every stored entry
 (``rigl_ref.autograd.sparse_linear``); :attr:`active_nnz` counts the entries the forward pass uses.
 
+``kernels`` (``use_kernels``): the weight-gradient kernel mode of the layer's products, ``"exact"``
+(default) or ``"fast"`` (``rigl_ref.autograd.sparse_linear``, ``rigl_ref.kernels.fast``).
+
 Growth inputs (for RigL's grow step without a dense gradient matrix): set ``layer.record_growth_inputs =
 True`` before the forward pass of the batch whose gradient should rank the growth candidates; after
 ``backward()``, ``layer.growth_inputs()`` returns the :class:`~rigl_ref.sparse.GrowthInputs` of that batch
@@ -28,16 +31,17 @@ import numpy as np
 
 from rigl_ref.autograd import Tensor, im2col
 from rigl_ref.autograd.conv import nchw_to_cols
-from rigl_ref.autograd.sparse_linear import feature_major, sparse_conv2d, sparse_linear
+from rigl_ref.autograd.sparse_linear import KERNEL_MODES, feature_major, sparse_conv2d, sparse_linear
 from rigl_ref.kernels import transpose_pattern
 from rigl_ref.sparse import CSRWeight, GrowthInputs
-from rigl_ref.validate import check_positive_int
+from rigl_ref.validate import check_choice, check_positive_int
 
 
 class _SparseLayer:
     """Shared parts: the CSR weight, its data Tensor, the dense bias, and growth-input recording."""
 
     expected_shape: tuple[int, int]
+    kernels = "exact"  # the weight-gradient kernel mode (module docstring); changed by use_kernels
 
     def _init_parameters(self, weight: CSRWeight, bias) -> None:
         self.record_growth_inputs = False
@@ -68,6 +72,10 @@ class _SparseLayer:
         self.weight = weight
         self.forward_mask = forward_mask
         self.weight_data = Tensor(weight.data, requires_grad=True)
+
+    def use_kernels(self, kernels: str) -> None:
+        """Compute this layer's weight gradient with the ``"exact"`` or the ``"fast"`` kernel."""
+        self.kernels = check_choice("kernels", kernels, KERNEL_MODES)
 
     @property
     def active_nnz(self) -> int:
@@ -122,7 +130,7 @@ class SparseLinear(_SparseLayer):
         w = self.weight
         pre_bias = sparse_linear(
             x, self.weight_data, indptr=w.indptr, indices=w.indices, shape=w.shape, transposed=self.transposed_pattern(),
-            forward_mask=self.forward_mask,
+            forward_mask=self.forward_mask, kernels=self.kernels,
         )
         self._record(x if isinstance(x, Tensor) else Tensor(x), pre_bias)
         return pre_bias + self.bias
@@ -152,7 +160,7 @@ class SparseConv2d(_SparseLayer):
         w = self.weight
         pre_bias = sparse_conv2d(
             x, self.weight_data, indptr=w.indptr, indices=w.indices, kernel_shape=self.kernel_shape,
-            stride=self.stride, padding=self.padding, forward_mask=self.forward_mask,
+            stride=self.stride, padding=self.padding, forward_mask=self.forward_mask, kernels=self.kernels,
         )
         self._record(x if isinstance(x, Tensor) else Tensor(x), pre_bias)
         return pre_bias + self.bias.reshape(1, -1, 1, 1)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import tomli_w
 
+from rigl_ref.autograd.sparse_linear import KERNEL_MODES
 from rigl_ref.data import DATASET_NAMES
 from rigl_ref.optim import LR_SCHEDULES, Adam
 from rigl_ref.sparse_training.conventions import PRESETS
@@ -52,7 +53,7 @@ CHOICES = {
     "model": MODELS, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES, "drop_schedule": DROP_SCHEDULES,
     "first_layer": LAYER_RULES, "last_layer": LAYER_RULES, "init": INITS, "sgd_arithmetic": SGD_ARITHMETIC,
     "grow_source": GROW_SOURCES, "lr_milestone_unit": MILESTONE_UNITS, "topkast_penalty_norm": PENALTY_NORMS,
-    "granet_window": GRANET_WINDOWS,
+    "granet_window": GRANET_WINDOWS, "kernels": KERNEL_MODES,
 }
 """The string fields and the values each accepts."""
 
@@ -116,6 +117,7 @@ class RunConfig:
     log_interval: int = 10  # one metrics.jsonl line every N iterations (and on every mask update)
     checkpoint_interval: int = 500  # checkpoint every N iterations (and at the end)
     blas_threads: int = 1  # BLAS threads while training (0 = the library's default)
+    kernels: str = "exact"  # sparse weight gradient: "exact" (lane order) or "fast" (rigl_ref.kernels.fast)
 
     def __post_init__(self):
         self.validate()

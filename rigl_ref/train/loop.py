@@ -65,6 +65,7 @@ class Trainer:
         self.total = config.epochs * self.per_epoch
         self.t_end = max(1, int(config.end_fraction * self.total))
         self.model, self.sparsities = build_model(config, dataset)
+        self.model.use_kernels(config.kernels)
         self.lr = make_lr(config, self.total)
         self.method = make_method(config, self.convention, self.total, self.t_end, self.sparsities, self.lr,
                                   self.model.specs)

@@ -20,7 +20,7 @@ def test_a_tiny_run_writes_every_implementation_with_the_documented_fields(modul
                         "--json", str(path)]) == 0
     written = json.loads(path.read_text())
     impls = {r["impl"] for r in written["records"]}
-    expected = set(module.IMPLS) if rigl_torch_available() else {"rigl_ref", "rigl_ref_dense"}
+    expected = set(module.IMPLS) if rigl_torch_available() else {"rigl_ref", "rigl_ref_fast", "rigl_ref_dense"}
     assert impls == expected
     for record in written["records"]:
         assert {"impl", "sparsity", "median_step_s", "epoch_s", "peak_rss_bytes", "threads"} <= set(record)
@@ -38,6 +38,7 @@ def test_summary_takes_the_median_over_rounds_and_ratios_against_rigl_ref(module
                 "peak_rss_bytes": 1, "round": round_index}
 
     records = [record("rigl_ref", 0.95, e, i) for i, e in enumerate([2.0, 3.0, 10.0])]
+    records += [record("rigl_ref_fast", 0.95, e, i) for i, e in enumerate([1.5, 2.5, 2.0])]
     records += [record("rigl_torch", 0.95, e, i) for i, e in enumerate([9.0, 12.0, 15.0])]
     records += [record("torch_dense", None, e, i) for i, e in enumerate([7.5, 6.0, 9.0])]
     rows = {(r["impl"], r["sparsity"]): r for r in module.summary_rows(records)}
@@ -46,3 +47,6 @@ def test_summary_takes_the_median_over_rounds_and_ratios_against_rigl_ref(module
     assert ours["rigl_torch_over_rigl_ref"] == pytest.approx(12.0 / 3.0)
     assert ours["torch_dense_over_rigl_ref"] == pytest.approx(7.5 / 3.0)
     assert ours["ideal"] == pytest.approx(20.0)
+    fast = rows[("rigl_ref_fast", 0.95)]
+    assert fast["rigl_torch_over_rigl_ref"] == pytest.approx(12.0 / 2.0)
+    assert fast["torch_dense_over_rigl_ref"] == pytest.approx(7.5 / 2.0)

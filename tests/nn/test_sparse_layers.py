@@ -160,3 +160,53 @@ def test_sparse_linear_refuses_a_transposed_view_of_another_pattern():
     with pytest.raises(ValueError, match="transposed"):
         sparse_linear(rng.standard_normal((2, 4)), w.data, indptr=w.indptr, indices=w.indices, shape=w.shape,
                       transposed=transpose_pattern(other.indptr, other.indices, 5))
+
+
+@settings(max_examples=25)
+@given(st.integers(1, 8), st.integers(1, 8), st.integers(1, 80), st.floats(0, 1), st.integers(0, 2**32 - 1))
+def test_fast_kernels_change_only_the_weight_gradient_and_stay_within_its_bound(n_in, n_out, batch, density, seed):
+    from rigl_ref.kernels.fast import sddmm_fast_bound
+
+    rng = np.random.default_rng(seed)
+    _, w = _weight(rng, (n_in, n_out), density, np.float32)
+    x = rng.standard_normal((batch, n_in)).astype(np.float32)
+    upstream = rng.standard_normal((batch, n_out)).astype(np.float32)
+    results = {}
+    for kernels in ("exact", "fast"):
+        layer = SparseLinear(n_in, n_out, CSRWeight(w.indptr, w.indices, w.data.copy(), w.shape))
+        layer.use_kernels(kernels)
+        xt = Tensor(x, requires_grad=True)
+        out = layer(xt)
+        out.backward(upstream)
+        results[kernels] = (out.value, xt.grad, layer.weight_data.grad)
+    (out_e, dx_e, dw_e), (out_f, dx_f, dw_f) = results["exact"], results["fast"]
+    assert out_e.tobytes() == out_f.tobytes() and dx_e.tobytes() == dx_f.tobytes()
+    bound = sddmm_fast_bound(w.indptr, w.indices, np.ascontiguousarray(x.T), np.ascontiguousarray(upstream.T))
+    assert np.all(np.abs(dw_f.astype(np.float64) - dw_e) <= bound)
+
+
+def test_fast_kernels_pass_the_finite_difference_check():
+    rng = np.random.default_rng(5)
+    _, w = _weight(rng, (5, 4), 0.6, np.float64)
+    layer = SparseLinear(5, 4, w, rng.standard_normal(4))
+    layer.use_kernels("fast")
+    from rigl_ref.autograd.sparse_linear import sparse_linear
+
+    def loss(x, d, b):
+        y = relu(sparse_linear(x, d, indptr=w.indptr, indices=w.indices, shape=w.shape, kernels="fast") + b)
+        return (y * y).sum()
+
+    check_gradients(loss, [rng.standard_normal((3, 5)), w.data, layer.bias.value], rng)
+
+
+def test_an_unknown_kernel_mode_is_refused_naming_it():
+    rng = np.random.default_rng(0)
+    _, w = _weight(rng, (3, 2), 0.5, np.float32)
+    layer = SparseLinear(3, 2, w)
+    with pytest.raises(ValueError, match="unknown kernels 'turbo'"):
+        layer.use_kernels("turbo")
+    from rigl_ref.autograd.sparse_linear import sparse_linear
+
+    with pytest.raises(ValueError, match="unknown sparse_linear kernels 'turbo'"):
+        sparse_linear(np.ones((1, 3), np.float32), w.data, indptr=w.indptr, indices=w.indices, shape=w.shape,
+                      kernels="turbo")
