@@ -256,13 +256,15 @@ def load_config(path) -> RunConfig:
     return config_from_dict(values, source=str(path))
 
 
-def canonical_json(config: RunConfig) -> str:
-    """The canonical serialisation of ``config``: its fields as JSON with sorted keys and no spaces
-    (floats in Python's shortest round-trip form, so equal configurations give equal text)."""
-    return json.dumps(config.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+def canonical_json(config: RunConfig | dict) -> str:
+    """The canonical serialisation of ``config`` (or of a saved :meth:`RunConfig.to_dict`): its fields as
+    JSON with sorted keys and no spaces (floats in Python's shortest round-trip form, so equal
+    configurations give equal text)."""
+    values = config if isinstance(config, dict) else config.to_dict()
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def config_fingerprint(config: RunConfig) -> str:
+def config_fingerprint(config: RunConfig | dict) -> str:
     """SHA-256 (hex) of :func:`canonical_json`: stored in every checkpoint so ``--resume`` can tell
     whether ``config.toml`` changed since the checkpoint was written."""
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()
@@ -270,9 +272,20 @@ def config_fingerprint(config: RunConfig) -> str:
 
 def config_changes(old: dict, new: RunConfig) -> dict[str, tuple]:
     """``{field: (old value, new value)}`` for the fields of ``new`` that differ from the dictionary
-    ``old`` (a :meth:`RunConfig.to_dict` saved earlier); a field ``old`` lacks shows as ``None``."""
+    ``old`` (a :meth:`RunConfig.to_dict` saved earlier, possibly by an older rigl_ref).
+
+    A field ``old`` lacks was added to rigl_ref after ``old`` was saved; it counts as its default, because
+    a field is only ever added with the default that keeps the earlier behaviour (e.g. ``kernels =
+    "exact"``). So a checkpoint of an older version resumes unless the new field is set otherwise (then
+    it shows as ``None -> value``)."""
     current = new.to_dict()
-    return {name: (old.get(name), value) for name, value in current.items() if old.get(name) != value}
+    defaults = RunConfig().to_dict()
+    changes = {}
+    for name, value in current.items():
+        before = old[name] if name in old else defaults[name]
+        if before != value:
+            changes[name] = (old.get(name), value)
+    return changes
 
 
 def departures_from_official(config: RunConfig) -> list[str]:

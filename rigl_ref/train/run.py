@@ -140,14 +140,25 @@ def _config_changes(config: RunConfig, meta: dict, run_dir: Path, *, allow: bool
     if "config_fingerprint" not in meta:
         what = "the checkpoint records no configuration fingerprint"
         changes = {}
+    elif not isinstance(saved, dict):
+        what = "the checkpoint records a fingerprint but no configuration"
+        changes = {}
     else:
-        changes = {name: list(pair) for name, pair in config_changes(saved if isinstance(saved, dict) else {},
-                                                                      config).items()}
+        changes = {name: list(pair) for name, pair in config_changes(saved, config).items()}
+        if not changes and written_by_older_version(saved, meta["config_fingerprint"], config):
+            return None  # only fields added to rigl_ref since, all at their defaults: the same run
         what = f"config.toml changed since the checkpoint: {_describe(changes)}"
     if not allow:
         raise ValueError(f"cannot resume {str(run_dir)!r}: {what}; restore config.toml, or pass "
                          f"--allow-config-change to continue under the edited configuration")
     return changes
+
+
+def written_by_older_version(saved: dict, fingerprint: str, config: RunConfig) -> bool:
+    """Whether ``saved`` (with its ``fingerprint``) is a configuration written by an older rigl_ref: its
+    fields are a strict subset of today's, and the fingerprint is that of ``saved`` itself (not a
+    damaged record)."""
+    return set(saved) < set(config.to_dict()) and config_fingerprint(saved) == fingerprint
 
 
 def _checkpoint(trainer: Trainer, run_dir: Path, elapsed: float) -> None:

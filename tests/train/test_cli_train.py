@@ -183,6 +183,30 @@ def test_resume_refuses_an_edited_config_unless_allowed(tmp_path, capsys):
     assert "does not fit the edited configuration (hidden [16] -> [7])" in err
 
 
+def test_a_checkpoint_of_an_older_version_resumes_when_the_new_fields_are_at_their_defaults(tmp_path, capsys):
+    # a run written before RunConfig had `kernels`: its checkpoint's config lacks the field
+    from rigl_ref.train.config import config_fingerprint
+
+    out = tmp_path / "run"
+    config = tmp_path / "c.toml"
+    save_config(tiny_config(epochs=1), config)
+    assert main(["train", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
+    record_path = out / "checkpoint.json"
+    record = json.loads(record_path.read_text())
+    older = {k: v for k, v in record["meta"]["config"].items() if k != "kernels"}
+    record["meta"] = {**record["meta"], "config": older, "config_fingerprint": config_fingerprint(older)}
+    record_path.write_text(json.dumps(record))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--no-progress"]) == 0
+    assert "resuming" in capsys.readouterr().out
+    save_config(tiny_config(epochs=1, kernels="fast"), out / "config.toml")  # the new field set otherwise
+    assert "kernels None -> 'fast'" in _error(capsys, "train", "--resume", str(out), "--no-progress")
+    save_config(tiny_config(epochs=1), out / "config.toml")
+    record["meta"]["config_fingerprint"] = "0" * 64  # a damaged fingerprint is still refused
+    record_path.write_text(json.dumps(record))
+    assert "config.toml changed since the checkpoint" in _error(capsys, "train", "--resume", str(out), "--no-progress")
+
+
 def test_damaged_checkpoint_meta_is_one_line(tmp_path, capsys):
     out = tmp_path / "run"
     config = tmp_path / "c.toml"
