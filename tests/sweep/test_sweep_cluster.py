@@ -124,3 +124,18 @@ def test_an_edited_fixed_field_is_refused(sweep_run, tmp_path, capsys):
     assert main(["sweep", str(edited), "--out", str(sweep_run["out"]), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "epochs 2 -> 3" in err, err
+
+
+def test_local_workers_keep_glibc_memory_trimming_adaptive(monkeypatch):
+    # Dask's default MALLOC_TRIM_THRESHOLD_=65536 made every training step page-fault (rigl_ref.sweep.runner)
+    from rigl_ref.sweep.runner import _cluster
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    client, cluster, _ = _cluster(None, 1)
+    try:
+        environ = client.run(lambda: {k: __import__("os").environ.get(k)
+                                      for k in ("MALLOC_TRIM_THRESHOLD_", "OPENBLAS_NUM_THREADS")})
+    finally:
+        client.close()
+        cluster.close()
+    assert list(environ.values()) == [{"MALLOC_TRIM_THRESHOLD_": None, "OPENBLAS_NUM_THREADS": "1"}]
