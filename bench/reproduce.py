@@ -34,16 +34,18 @@ EXTRA = ("validation_accuracy", "best_test_accuracy", "overall_sparsity", "total
          "inference_flops_ratio", "steps", "iterations", "distribution", "run")
 
 #: Published test accuracies (%), keyed by (experiment, method, sparsity); sparsity None for dense.
+#: Dettmers & Zettlemoyer 2019, "Sparse Networks from Scratch: Faster Training without Losing Performance"
+#: (arXiv 1907.04840), Table 1, LeNet-300-100 on MNIST (100 epochs): (method, sparsity) -> test accuracy %
+SPARSE_MOMENTUM_TABLE_1 = {
+    ("dense", None): 98.69,
+    ("snfs", 0.9): 98.67, ("snfs", 0.95): 98.53, ("snfs", 0.98): 98.20,
+    ("set", 0.9): 98.39, ("set", 0.95): 98.14, ("set", 0.98): 97.74,
+}
 PUBLISHED = {
-    # Dettmers & Zettlemoyer 2019, "Sparse Networks from Scratch: Faster Training without Losing Performance"
-    # (arXiv 1907.04840), Table 1, LeNet-300-100 on MNIST (100 epochs)
-    ("lenet300_mnist_sparse_momentum", "dense", None): 98.69,
-    ("lenet300_mnist_sparse_momentum", "snfs", 0.9): 98.67,
-    ("lenet300_mnist_sparse_momentum", "snfs", 0.95): 98.53,
-    ("lenet300_mnist_sparse_momentum", "snfs", 0.98): 98.20,
-    ("lenet300_mnist_sparse_momentum", "set", 0.9): 98.39,
-    ("lenet300_mnist_sparse_momentum", "set", 0.95): 98.14,
-    ("lenet300_mnist_sparse_momentum", "set", 0.98): 97.74,
+    (experiment, method, sparsity): accuracy
+    # experiment (a): the 20-epoch reduction and the full 100-epoch protocol
+    for experiment in ("lenet300_mnist_sparse_momentum", "lenet300_mnist_sparse_momentum_100ep")
+    for (method, sparsity), accuracy in SPARSE_MOMENTUM_TABLE_1.items()
 }
 PUBLISHED_SOURCE = ("Dettmers & Zettlemoyer 2019, arXiv 1907.04840, Table 1 (LeNet-300-100, MNIST, 100 "
                     "epochs)")

@@ -57,8 +57,8 @@ SKIPPED = {
         "(test_the_sweep_file_shown_is_the_one_run checks they agree)",
     ("docs/sparse_substrate.md", "from rigl_ref.sparse_training.csr_update import csr_drop_grow"):
         "a signature with a bare `*` inside the call (not Python)",
-    ("docs/results.md", "rigl-ref sweep bench/configs/lenet300_mnist_sparse_momentum.toml --out sweeps/a"):
-        "the reproduction sweeps: about an hour of training on 2 cores; their records are committed and "
+    ("docs/results.md", "rigl-ref sweep bench/configs/lenet300_mnist_sparse_momentum_100ep.toml --out sweeps/a100"):
+        "the reproduction sweeps: a few hours of training on 2 cores; their records are committed and "
         "tests/bench/test_results_traceable.py re-renders the tables from them",
     ("docs/methods.md", "rigl-ref sweep bench/configs/methods_embedded.toml --out sweeps/methods_embedded"):
         "ten training runs (about a minute on 2 cores); their records are committed and "
