@@ -2,7 +2,8 @@
 NumPy BLAS, for the forward (``y = x @ W``; ``rigl_ref`` is the layer's path, ``csr_matmul`` on the
 cached ``transpose_pattern`` view with ``np.take(data, order)`` per call, ``rigl_ref_scatter`` the one-off
 ``csr_transposed_matmul``, same values bit for bit), the input gradient (``dx = dy @ W^T``) and the weight gradient
-(SDDMM at the active entries; dense: the full ``x^T @ dy``), plus RigL's grow-score top-k against one dense
+(SDDMM at the active entries, exact and ``kernels = "fast"``'s ``sddmm_fast``; dense: the full
+``x^T @ dy``), plus RigL's grow-score top-k against one dense
 ``x^T @ dy`` GEMM with the peak extra memory of each.
 
     python bench/kernels.py                 # full table (a few minutes on 1 thread; run from the repo root
@@ -36,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib.py, shared 
 
 from benchlib import environment_record, median_seconds  # noqa: E402
 
-from rigl_ref.kernels import csr_matmul, csr_transposed_matmul, grow_topk, sddmm, transpose_pattern
+from rigl_ref.kernels import csr_matmul, csr_transposed_matmul, grow_topk, sddmm, sddmm_fast, transpose_pattern
 from rigl_ref.sparse import CSRWeight
 from rigl_ref.sparse_training.csr_update import GROW_BLOCK
 
@@ -70,10 +71,10 @@ def grow_extra_bytes(xt, dyt, ip, ix, k):
     return peak + numba_arrays
 
 
-def bench_layer(rows, cols, sparsity, repeats, rng):
+def bench_layer(rows, cols, sparsity, repeats, rng, batch=BATCH):
     w = random_weight(rows, cols, sparsity, rng)
-    x = rng.standard_normal((BATCH, rows)).astype(np.float32)
-    dy = rng.standard_normal((BATCH, cols)).astype(np.float32)
+    x = rng.standard_normal((batch, rows)).astype(np.float32)
+    dy = rng.standard_normal((batch, cols)).astype(np.float32)
     xt, dyt = np.ascontiguousarray(x.T), np.ascontiguousarray(dy.T)
     dense_w = w.to_dense()[1]
     scipy_w = w.to_scipy()
@@ -88,17 +89,18 @@ def bench_layer(rows, cols, sparsity, repeats, rng):
         ("backward_input", "scipy"): lambda: scipy_w @ dyt,
         ("backward_input", "dense"): lambda: dy @ dense_w.T,
         ("sddmm", "rigl_ref"): lambda: sddmm(ip, ix, xt, dyt),
+        ("sddmm", "rigl_ref_fast"): lambda: sddmm_fast(ip, ix, xt, dyt),
         ("sddmm", "dense"): lambda: x.T @ dy,
     }
     records = []
     for (op, impl), fn in cases.items():
         seconds = median_seconds(fn, repeats)
-        flops = 2 * BATCH * (rows * cols if impl == "dense" else w.nnz)
-        records.append(dict(op=op, impl=impl, rows=rows, cols=cols, batch=BATCH, sparsity=sparsity, nnz=w.nnz,
+        flops = 2 * batch * (rows * cols if impl == "dense" else w.nnz)
+        records.append(dict(op=op, impl=impl, rows=rows, cols=cols, batch=batch, sparsity=sparsity, nnz=w.nnz,
                             median_s=seconds, gflops=flops / seconds / 1e9))
     k = int(GROW_FRACTION * w.nnz)
     seconds = median_seconds(lambda: grow_topk(xt, dyt, ip, ix, k, np.float32(1), BLOCK_ROWS, BLOCK_COLS), repeats)
-    records.append(dict(op="grow_topk", impl="rigl_ref", rows=rows, cols=cols, batch=BATCH, sparsity=sparsity,
+    records.append(dict(op="grow_topk", impl="rigl_ref", rows=rows, cols=cols, batch=batch, sparsity=sparsity,
                         nnz=w.nnz, k=k, median_s=seconds, peak_extra_bytes=grow_extra_bytes(xt, dyt, ip, ix, k),
                         output_bytes=k * (8 + xt.itemsize), block=[BLOCK_ROWS, BLOCK_COLS]))
     seconds = median_seconds(lambda: x.T @ dy, repeats)
@@ -106,7 +108,7 @@ def bench_layer(rows, cols, sparsity, repeats, rng):
     x.T @ dy
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    records.append(dict(op="grow_topk", impl="dense", rows=rows, cols=cols, batch=BATCH, sparsity=sparsity,
+    records.append(dict(op="grow_topk", impl="dense", rows=rows, cols=cols, batch=batch, sparsity=sparsity,
                         nnz=w.nnz, k=k, median_s=seconds, peak_extra_bytes=peak,
                         note="one dense x.T @ dy GEMM only (no masking, no selection)"))
     return records
@@ -130,6 +132,8 @@ def print_table(records):
             scatter = by_key[(op, "rigl_ref_scatter", rows, cols, s)]
             print(f"{'':>10} {'':>8} {'  scatter':>15} {scatter['median_s'] * 1e3:>12.3f} {scatter['gflops']:>6.1f}")
         if op == "sddmm":
+            fast = by_key[(op, "rigl_ref_fast", rows, cols, s)]
+            print(f"{'':>10} {'':>8} {'  fast':>15} {fast['median_s'] * 1e3:>12.3f} {fast['gflops']:>6.1f}")
             total = sum(by_key[(o, "rigl_ref", rows, cols, s)]["median_s"] for o in ("forward", "backward_input", "sddmm"))
             dense_total = sum(by_key[(o, "dense", rows, cols, s)]["median_s"] for o in ("forward", "backward_input", "sddmm"))
             print(f"{'':>10} {'':>8} {'fwd+bwd+sddmm':>15} {total * 1e3:>12.3f} {'':>6} {'':>10} {'':>6} "
@@ -147,10 +151,14 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="BLAS and Numba threads (default 1)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per case (default 5, quick 3)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=BATCH, help=f"batch size (default {BATCH})")
+    parser.add_argument("--layers", nargs="+", metavar="INxOUT", default=None,
+                        help="layer shapes instead of the default ones, e.g. 784x1000 1000x1000")
     args = parser.parse_args(argv)
     repeats = args.repeats or (3 if args.quick else 5)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    plan = [(r, c, s) for r, c in LAYERS for s in SPARSITIES]
+    layers = LAYERS if args.layers is None else [tuple(int(n) for n in shape.split("x")) for shape in args.layers]
+    plan = [(r, c, s) for r, c in layers for s in SPARSITIES]
     if args.quick:
         plan = [(784, 300, s) for s in SPARSITIES] + [(4096, 4096, 0.99)]
     rng = np.random.default_rng(args.seed)
@@ -159,7 +167,7 @@ def main(argv=None):
         environment = environment_record()
         print(json.dumps(environment))
         for rows, cols, sparsity in plan:
-            records += bench_layer(rows, cols, sparsity, repeats, rng)
+            records += bench_layer(rows, cols, sparsity, repeats, rng, args.batch)
     for r in records:
         r.update(numba_threads=environment["numba_threads"], blas_threads=[b["num_threads"] for b in environment["blas"]])
     print_table(records)

@@ -7,8 +7,10 @@ its 16 partial sums kept in memory. ``sddmm_fast`` computes the same quantity,
     out[p] = sum_b XT[i, b] * dYT[j, b]   for the entry p = (i, j),
 
 as one plain dot product per entry compiled with reassociation and FMA contraction
-(``jit.FAST_JIT_OPTIONS``): 2.4-2.6x faster on 784 x 1000 and 1000 x 1000 layers at 95-99 % sparsity,
-batch 100 (``bench/kernels.py``). Its summation order is LLVM's choice for the CPU it runs on, so:
+(``jit.FAST_JIT_OPTIONS``). Measured with ``bench/kernels.py`` (1 thread, 2026-12-07): 2.5-4x faster than
+``sddmm`` on 784 x 1000 and 1000 x 1000 layers at 90-99 % sparsity with batch 100
+(``bench/results/kernels_batch100.json``), where the exact kernel's lane passes fit the batch badly; only
+1.1-1.4x at batch 256, where they fit. Its summation order is LLVM's choice for the CPU it runs on, so:
 
 * on one machine and one build it is deterministic (no threads; the same inputs give the same floats);
 * against the exact ``sddmm`` it differs by at most the bound of :func:`sddmm_fast_bound`, the standard
@@ -18,7 +20,7 @@ batch 100 (``bench/kernels.py``). Its summation order is LLVM's choice for the C
 * NaN and Inf propagate as in the exact kernel (no ``nnan``/``ninf`` flags).
 
 Only the weight gradient at the active entries has a fast form: the products of the forward pass and
-the input gradient gain nothing from contraction (measured: within 3 %, load bound), and RigL's grow
+the input gradient gain nothing from contraction (measured: within 5 %, load bound), and RigL's grow
 scores stay exact in both modes, so a mask update ranks the same floats whichever mode trained the
 weights. The NumPy twin of ``sddmm_fast`` is the exact ``reference.sddmm``, within that bound.
 """
