@@ -1,6 +1,6 @@
 """Layer 0: Numba kernels of the truly sparse substrate (``csr.py``; RigL's grow top-k in ``grow.py``; the
 weight-gradient summation order in ``lanes.py``; Floyd's exact-count
-sampling of random patterns in ``sample.py``; the ``fast`` mode's weight gradient in ``fast.py``; options in ``jit.py``) and their plain
+sampling of random patterns in ``sample.py``; the ``fast`` mode's weight gradient in ``fast.py``; sorted-set membership in ``sets.py``; options in ``jit.py``) and their plain
 NumPy twins of the same names (``reference.py``). Raw arrays in, arrays out; no validation here (callers in
 ``rigl_ref.sparse`` and ``rigl_ref.autograd.sparse_linear`` check their inputs)."""
 
@@ -8,6 +8,7 @@ from .csr import csr_matmul, csr_transposed_matmul, dense_weight_gradient, rebui
 from .fast import sddmm_fast
 from .grow import grow_topk
 from .sample import floyd_sample
+from .sets import sorted_in
 
 __all__ = [
     "csr_matmul",
@@ -18,5 +19,6 @@ __all__ = [
     "rebuild_pattern",
     "sddmm",
     "sddmm_fast",
+    "sorted_in",
     "transpose_pattern",
 ]

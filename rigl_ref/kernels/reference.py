@@ -111,3 +111,10 @@ def floyd_sample(draws, n):
     for i, t in enumerate(np.asarray(draws, dtype=np.int64).tolist()):
         chosen.add(t if t not in chosen else n - k + i)
     return np.sort(np.fromiter(chosen, dtype=np.int64, count=k))
+
+
+def sorted_in(a, b):
+    """Twin of ``sets.sorted_in``: ``np.isin`` (which needs no order; the kernel checks it)."""
+    if np.any(np.diff(a) < 0) or np.any(np.diff(b) < 0):
+        raise ValueError("sorted_in: the arrays must be sorted")
+    return np.isin(a, b)

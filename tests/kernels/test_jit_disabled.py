@@ -12,7 +12,7 @@ from rigl_ref.kernels import csr
 
 SCRIPT = r"""
 import json, numpy as np
-from rigl_ref.kernels import csr, grow, sample
+from rigl_ref.kernels import csr, grow, sample, sets
 indptr = np.array([0, 2, 2, 3], np.int32); indices = np.array([0, 2, 1], np.int32)
 data = np.array([1.5, -2.0, 0.25], np.float32)
 XT = np.array([[1, 2], [3, -1], [0.5, 4]], np.float32); dYT = np.array([[1, 0], [-1, 2], [2, 2]], np.float32)
@@ -29,6 +29,7 @@ out = {
   "grow": [a.tolist() for a in grow.grow_topk(XT, dYT, indptr, indices, 4, np.float32(1), 2, 2)],
   "grow_exhaustive": [a.tolist() for a in grow.exhaustive_grow_topk(XT, dYT, indptr, indices, 4, np.float32(1), 2, 2)],
   "floyd": sample.floyd_sample(np.array([3, 3, 1, 4, 0]), 8).tolist(),
+  "sorted_in": sets.sorted_in(np.array([1, 4, 4, 9]), np.array([0, 4, 9, 12])).tolist(),
   "rebuild": [a.tolist() for a in csr.rebuild_pattern(indptr, indices, np.array([True, False, True]),
                                                      np.array([1, 2]), np.array([1, 0], np.int32))],
 }
