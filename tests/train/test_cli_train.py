@@ -99,11 +99,16 @@ def _error(capsys, *argv) -> str:
     return err
 
 
-def test_bad_input_is_one_line_and_destroys_nothing(tmp_path, capsys):
-    out = tmp_path / "run"
-    config = tmp_path / "c.toml"
+def _one_epoch_run(tmp_path):
+    """A finished one-epoch tiny run through the CLI: (its run directory, its configuration file)."""
+    out, config = tmp_path / "run", tmp_path / "c.toml"
     save_config(tiny_config(epochs=1), config)
     assert main(["train", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
+    return out, config
+
+
+def test_bad_input_is_one_line_and_destroys_nothing(tmp_path, capsys):
+    out, config = _one_epoch_run(tmp_path)
     capsys.readouterr()
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert "already holds a run" in _error(capsys, "train", "--config", str(config), "--out", str(out), "--no-progress")
@@ -156,10 +161,7 @@ def test_lenet5_run_says_why_connectivity_is_not_drawn(tmp_path, capsys):
 def test_resume_refuses_an_edited_config_unless_allowed(tmp_path, capsys):
     from rigl_ref.train.config import config_fingerprint, load_config
 
-    out = tmp_path / "run"
-    config = tmp_path / "c.toml"
-    save_config(tiny_config(epochs=1), config)
-    assert main(["train", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
+    out, _ = _one_epoch_run(tmp_path)
     capsys.readouterr()
     meta = load_checkpoint(out)[1]
     assert meta["config_fingerprint"] == config_fingerprint(load_config(out / "config.toml"))
@@ -187,10 +189,7 @@ def test_a_checkpoint_of_an_older_version_resumes_when_the_new_fields_are_at_the
     # a run written before RunConfig had `kernels`: its checkpoint's config lacks the field
     from rigl_ref.train.config import config_fingerprint
 
-    out = tmp_path / "run"
-    config = tmp_path / "c.toml"
-    save_config(tiny_config(epochs=1), config)
-    assert main(["train", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
+    out, _ = _one_epoch_run(tmp_path)
     record_path = out / "checkpoint.json"
     record = json.loads(record_path.read_text())
     older = {k: v for k, v in record["meta"]["config"].items() if k != "kernels"}
@@ -208,10 +207,7 @@ def test_a_checkpoint_of_an_older_version_resumes_when_the_new_fields_are_at_the
 
 
 def test_damaged_checkpoint_meta_is_one_line(tmp_path, capsys):
-    out = tmp_path / "run"
-    config = tmp_path / "c.toml"
-    save_config(tiny_config(epochs=1), config)
-    assert main(["train", "--config", str(config), "--out", str(out), "--no-progress"]) == 0
+    out, _ = _one_epoch_run(tmp_path)
     record_path = out / "checkpoint.json"
     record = json.loads(record_path.read_text())
     for meta in ([1, 2], {**record["meta"], "iteration": None}, {**record["meta"], "method": 3}):

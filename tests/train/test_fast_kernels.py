@@ -7,10 +7,9 @@ import numpy as np
 from rigl_ref.autograd import softmax_cross_entropy
 from rigl_ref.data import synthetic
 from rigl_ref.kernels.fast import sddmm_fast_bound
-from rigl_ref.train.checkpoint import load_checkpoint, save_checkpoint
 from rigl_ref.train.loop import Trainer
 
-from train_helpers import tiny_config
+from train_helpers import assert_resume_is_bit_exact, tiny_config
 
 DATA = synthetic()
 
@@ -55,23 +54,12 @@ def test_the_first_gradient_differs_from_exact_only_at_the_sparse_weights_and_wi
 
 def test_a_fast_run_keeps_every_count_and_resumes_bit_for_bit(tmp_path):
     config = _config(kernels="fast", update_interval=2)
-    whole = Trainer(config, DATA)
-    counts = whole.model.nnz()
+    trainer = Trainer(config, DATA)
+    counts = trainer.model.nnz()
     updates = 0
-    while not whole.done:
-        record = whole.train_iteration()
+    while not trainer.done:
+        record = trainer.train_iteration()
         updates += bool(record.get("mask_update"))
-        assert whole.model.nnz() == counts
+        assert trainer.model.nnz() == counts
     assert updates >= 3
-    first = Trainer(config, DATA)
-    for _ in range(5):
-        first.train_iteration()
-    save_checkpoint(tmp_path, *first.state(), tag=first.iteration)
-    second = Trainer(config, DATA)
-    second.load_state(*load_checkpoint(tmp_path))
-    while not second.done:
-        second.train_iteration()
-    (a, ma), (b, mb) = whole.state(), second.state()
-    assert ma == mb and sorted(a) == sorted(b)
-    for key in a:
-        assert np.array_equal(a[key], b[key]), key
+    assert_resume_is_bit_exact(config, DATA, tmp_path, after=5)

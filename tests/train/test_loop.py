@@ -8,7 +8,7 @@ from rigl_ref import drop_grow
 from rigl_ref.data import synthetic
 from rigl_ref.train.loop import Trainer, TrainingDiverged
 
-from train_helpers import tiny_config
+from train_helpers import assert_resume_is_bit_exact, assert_same_state, tiny_config
 
 DATA = synthetic()
 
@@ -21,20 +21,12 @@ def _run(config):
     return trainer, records
 
 
-def _assert_same_state(a, b):
-    """Two trainers hold the same weights, patterns, optimizer slots, method state and counters."""
-    (arrays_a, meta_a), (arrays_b, meta_b) = a.state(), b.state()
-    assert meta_a == meta_b and sorted(arrays_a) == sorted(arrays_b)
-    for key, value in arrays_a.items():
-        assert np.array_equal(value, arrays_b[key]), key
-
-
 @pytest.mark.parametrize("method", ["rigl", "set", "snfs", "pruning", "snip", "static", "topkast"])
 def test_same_seed_same_run_bit_for_bit(method):
     config = tiny_config(method=method)
     (a, ra), (b, rb) = _run(config), _run(config)
     assert ra == rb
-    _assert_same_state(a, b)
+    assert_same_state(a, b)
     other = _run(tiny_config(method=method, seed=1))[0].state()[0]
     assert any(not np.array_equal(value, a.state()[0][key]) for key, value in other.items())
 
@@ -142,25 +134,7 @@ def test_growth_over_several_batches_changes_the_ranking_only():
     ],
 )
 def test_checkpoint_round_trip_continues_bit_for_bit(tmp_path, changes):
-    from rigl_ref.train.checkpoint import load_checkpoint, save_checkpoint
-
-    config = tiny_config(**changes)
-    whole, whole_records = _run(config)
-    first = Trainer(config, DATA)
-    for _ in range(10):
-        first.train_iteration()
-    arrays, meta = first.state()
-    save_checkpoint(tmp_path, arrays, meta, tag=first.iteration)
-    second = Trainer(config, DATA)
-    second.load_state(*load_checkpoint(tmp_path))
-    records = []
-    while not second.done:
-        records.append(second.train_iteration())
-    assert records == whole_records[10:]
-    final, expected = second.state(), whole.state()
-    assert final[1] == expected[1] and sorted(final[0]) == sorted(expected[0])
-    for key, value in expected[0].items():
-        assert np.array_equal(final[0][key], value), key
+    assert_resume_is_bit_exact(tiny_config(**changes), DATA, tmp_path, after=10)
 
 
 def _run_noting_recording(trainer):

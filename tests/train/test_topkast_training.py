@@ -9,10 +9,9 @@ from rigl_ref.autograd import Tensor, matmul, relu, softmax_cross_entropy
 from rigl_ref.data import synthetic
 from rigl_ref.sparse_training.distributions import active_count
 from rigl_ref.sparse_training.topkast import backward_set, dense_theta, forward_set, masked_update, penalty_gradient
-from rigl_ref.train.checkpoint import load_checkpoint, save_checkpoint
 from rigl_ref.train.loop import Trainer
 
-from train_helpers import tiny_config
+from train_helpers import assert_resume_is_bit_exact, tiny_config
 
 DATA = synthetic()
 
@@ -110,24 +109,8 @@ def test_every_refresh_equals_the_dense_sets_and_moves_values_with_positions():
 
 
 def test_a_resumed_run_equals_the_uninterrupted_one_bit_for_bit(tmp_path):
-    config = _config(update_interval=2)
-    whole = Trainer(config, DATA)
-    while not whole.done:
-        whole.train_iteration()
-    first = Trainer(config, DATA)
-    for _ in range(5):
-        first.train_iteration()
-    arrays, meta = first.state()
+    arrays = assert_resume_is_bit_exact(_config(update_interval=2), DATA, tmp_path, after=5)
     assert any(key.endswith("forward_mask") for key in arrays) and any("reserve" in key for key in arrays)
-    save_checkpoint(tmp_path, arrays, meta, tag=first.iteration)
-    second = Trainer(config, DATA)
-    second.load_state(*load_checkpoint(tmp_path))
-    while not second.done:
-        second.train_iteration()
-    (a, ma), (b, mb) = whole.state(), second.state()
-    assert ma == mb and sorted(a) == sorted(b)
-    for key in a:
-        assert np.array_equal(a[key], b[key]), key
 
 
 def test_a_checkpoint_without_the_reserve_is_refused(tmp_path):
