@@ -253,14 +253,18 @@ def test_grow_topk_mathematically_tied_gradients_that_round_differently(dtype):
 
 
 @pytest.mark.parametrize("scale", [1.0, 1 / 3, 0.0])
-def test_grow_topk_larger_layer_equals_twin(scale):
-    # n_in >= 128, so the starting threshold is guessed from sampled rows (SAMPLE_ROWS)
+def test_grow_topk_larger_layer_equals_twin(scale, monkeypatch):
+    # a sample of 1024 positions (every 5th row and column) is much smaller than the 21 000 of the layer,
+    # so the starting threshold is guessed
+    monkeypatch.setattr(grow, "SAMPLE_POSITIONS", 1024)
+    passes = _count_calls(monkeypatch, "_filtered_topk")
     rng = np.random.default_rng(2)
     XT = rng.standard_normal((300, 33)).astype(np.float32)
     dYT = rng.standard_normal((70, 33)).astype(np.float32)
     mask, indptr, indices = _random_pattern(300, 70, 0.1, rng, np.int64)
     for k in (1, 500, 6000):
         _assert_grow_equals_twin(XT, dYT, indptr, indices, k, np.float32(scale))
+    assert passes and all(args[-1] > -np.inf for args in passes[:1])
 
 
 def _count_calls(monkeypatch, name):
@@ -276,8 +280,9 @@ def _count_calls(monkeypatch, name):
 
 
 def test_grow_topk_recovers_from_a_wrong_cutoff_guess(monkeypatch):
-    # the sampled rows (every 300 // 64 = 4th) carry gradients 1000x larger than the others, so the guess
-    # for a k beyond them is far too high; the filter must notice and run again from -inf
+    # the sampled rows (every 4th: 750 positions of 12 000) carry gradients 1000x larger than the others, so
+    # the guess for a k beyond them is far too high; the filter must notice and run again from -inf
+    monkeypatch.setattr(grow, "SAMPLE_POSITIONS", 750)
     passes = _count_calls(monkeypatch, "_filtered_topk")
     rng = np.random.default_rng(3)
     XT = rng.standard_normal((300, 16)).astype(np.float32)
@@ -286,6 +291,29 @@ def test_grow_topk_recovers_from_a_wrong_cutoff_guess(monkeypatch):
     mask, indptr, indices = _random_pattern(300, 40, 0.05, rng)
     _assert_grow_equals_twin(XT, dYT, indptr, indices, 5000, np.float32(1), blocks=((7, 13),))
     assert [args[-1] > -np.inf for args in passes] == [True, False]  # the guess, then the pass from -inf
+
+
+def test_grow_topk_cutoff_guess_leaves_the_kept_positions_out(monkeypatch):
+    # the kept positions are the layer's largest gradients (as after training, where the kept connections
+    # carry the larger gradients); counted in the sample they would lift the guess above every free score
+    # and the filter would run twice. Left out, one pass from the guess gives the exact answer.
+    monkeypatch.setattr(grow, "SAMPLE_POSITIONS", 4096)
+    passes = _count_calls(monkeypatch, "_filtered_topk")
+    rng = np.random.default_rng(8)
+    XT = rng.standard_normal((400, 16)).astype(np.float32)
+    dYT = rng.standard_normal((300, 16)).astype(np.float32)
+    scores = np.abs(XT @ dYT.T)
+    mask = scores >= np.quantile(scores, 0.9)  # the top 10 % are kept
+    indptr = np.zeros(401, np.int64)
+    np.cumsum(mask.sum(axis=1), out=indptr[1:])
+    indices = np.nonzero(mask)[1].astype(np.int32)
+    k = 600  # 0.5 % of the free positions: far inside the kept band if the kept ones were counted
+    flat, grad = grow.grow_topk(XT, dYT, indptr, indices, k, np.float32(1), 64, 1024)
+    expected = reference.grow_topk(XT, dYT, indptr, indices, k, np.float32(1), 1, 1)
+    assert np.array_equal(flat, expected[0]) and np.array_equal(grad, expected[1])
+    assert len(passes) == 1 and passes[0][-1] > -np.inf  # one pass, from a guess
+    rows = np.arange(0, 400, 6)  # the sample grid of every 6th row and column marks exactly the free positions
+    assert np.array_equal(grow._sampled_free_positions(rows, 6, 50, indptr, indices), ~mask[::6, ::6])
 
 
 def test_grow_topk_keeps_its_best_keys_whenever_the_buffer_fills(monkeypatch):
