@@ -1,6 +1,6 @@
 """Layer 0: Numba kernels of the truly sparse substrate (``csr.py``; RigL's grow top-k in ``grow.py``; the
 weight-gradient summation order in ``lanes.py``; Floyd's exact-count
-sampling of random patterns in ``sample.py``; the ``fast`` mode's weight gradient in ``fast.py``; sorted-set membership in ``sets.py``; options in ``jit.py``) and their plain
+sampling of random patterns in ``sample.py``; the ``fast`` mode's weight gradient in ``fast.py``; sorted-set membership in ``sets.py``; SGD's momentum step in ``sgd.py``; options in ``jit.py``) and their plain
 NumPy twins of the same names (``reference.py``). Raw arrays in, arrays out; no validation here (callers in
 ``rigl_ref.sparse`` and ``rigl_ref.autograd.sparse_linear`` check their inputs)."""
 
@@ -9,6 +9,7 @@ from .fast import sddmm_fast
 from .grow import grow_topk
 from .sample import floyd_sample
 from .sets import sorted_in
+from .sgd import sgd_momentum_step
 
 __all__ = [
     "csr_matmul",
@@ -19,6 +20,7 @@ __all__ = [
     "rebuild_pattern",
     "sddmm",
     "sddmm_fast",
+    "sgd_momentum_step",
     "sorted_in",
     "transpose_pattern",
 ]

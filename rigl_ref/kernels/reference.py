@@ -1,6 +1,8 @@
-"""Plain NumPy twins of the kernels in ``csr.py``, with the same names and signatures.
+"""Plain NumPy twins of the kernels (``csr.py``, ``grow.py``, ``sample.py``, ``sets.py``, ``sgd.py``), with the
+same names and signatures.
 
-They are written for reading and for the tests, not for speed. Each performs the same floating-point
+They are written for reading and for the tests, not for speed (one exception: ``rigl_ref.optim.SGD`` steps a
+parameter that is not C-contiguous with ``sgd_momentum_step``'s twin, which works on any layout). Each performs the same floating-point
 operations in the same order as its kernel (see the summation orders in ``csr.py``), vectorised only over
 independent outputs, so a twin and its kernel agree bit for bit unless the compiler fuses a multiply and an
 add; ``tests/kernels/tolerances.py`` states what the tests allow.
@@ -118,3 +120,12 @@ def sorted_in(a, b):
     if np.any(np.diff(a) < 0) or np.any(np.diff(b) < 0):
         raise ValueError("sorted_in: the arrays must be sorted")
     return np.isin(a, b)
+
+
+def sgd_momentum_step(param, grad, velocity, lr, momentum, decay, decayed, nesterov):
+    """Twin of ``sgd.sgd_momentum_step``: the same rounding, one whole-array operation at a time."""
+    g = grad + decay * param if decayed else grad
+    velocity *= momentum
+    velocity += g
+    direction = g + momentum * velocity if nesterov else velocity
+    param -= lr * direction

@@ -24,6 +24,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from rigl_ref.kernels import reference, sgd_momentum_step
 from rigl_ref.optim.fused import fma32
 from rigl_ref.validate import check_finite
 
@@ -166,16 +167,15 @@ class SGD(Optimizer):
         if self.arithmetic == "fused":
             self._fused_update(param, grad, slots, lr, decay)
             return
-        g = grad + decay * param if decay is not None else grad
         if not self.slot_names:
-            param -= lr * g
+            param -= lr * (grad + decay * param if decay is not None else grad)
             return
-        mu = param.dtype.type(self.momentum)
         velocity = slots["momentum"]
-        velocity *= mu
-        velocity += g
-        direction = g + mu * velocity if self.nesterov else velocity
-        param -= lr * direction
+        scalars = (lr, param.dtype.type(self.momentum), decay or param.dtype.type(0), decay is not None, self.nesterov)
+        if param.flags.c_contiguous and velocity.flags.c_contiguous:  # one pass, the same rounding
+            sgd_momentum_step(param.reshape(-1), np.ascontiguousarray(grad).reshape(-1), velocity.reshape(-1), *scalars)
+        else:  # any other memory layout: the same formulas, one NumPy array operation at a time
+            reference.sgd_momentum_step(param, grad, velocity, *scalars)
 
     def _fused_update(self, param, grad, slots, lr, decay):
         """torch's rounding: each ``add_(x, alpha=a)`` one fused multiply-add (see the class docstring)."""

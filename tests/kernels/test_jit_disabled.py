@@ -12,11 +12,16 @@ from rigl_ref.kernels import csr
 
 SCRIPT = r"""
 import json, numpy as np
-from rigl_ref.kernels import csr, grow, sample, sets
+from rigl_ref.kernels import csr, grow, sample, sets, sgd
 indptr = np.array([0, 2, 2, 3], np.int32); indices = np.array([0, 2, 1], np.int32)
 data = np.array([1.5, -2.0, 0.25], np.float32)
 XT = np.array([[1, 2], [3, -1], [0.5, 4]], np.float32); dYT = np.array([[1, 0], [-1, 2], [2, 2]], np.float32)
 long_ptr, long_idx, long_dYT = np.array([0, 10]), np.arange(10), np.cos(np.arange(700.0)).reshape(10, 70)
+def sgd_step(dtype):
+    param, velocity = np.array([1.0, -2.0, 0.5], dtype), np.array([0.25, 0.0, -1.0], dtype)
+    sgd.sgd_momentum_step(param, np.array([0.1, -0.3, 2.0], dtype), velocity, dtype(0.1), dtype(0.9), dtype(1e-2),
+                          True, True)
+    return param, velocity
 out = {
   "fwd": csr.csr_transposed_matmul(indptr, indices, data, XT, 3).tolist(),
   "bwd": csr.csr_matmul(indptr, indices, data, dYT).tolist(),
@@ -30,6 +35,7 @@ out = {
   "grow_exhaustive": [a.tolist() for a in grow.exhaustive_grow_topk(XT, dYT, indptr, indices, 4, np.float32(1), 2, 2)],
   "floyd": sample.floyd_sample(np.array([3, 3, 1, 4, 0]), 8).tolist(),
   "sorted_in": sets.sorted_in(np.array([1, 4, 4, 9]), np.array([0, 4, 9, 12])).tolist(),
+  "sgd": [a.tolist() for a in sgd_step(np.float32)],
   "rebuild": [a.tolist() for a in csr.rebuild_pattern(indptr, indices, np.array([True, False, True]),
                                                      np.array([1, 2]), np.array([1, 0], np.int32))],
 }
