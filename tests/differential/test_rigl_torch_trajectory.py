@@ -2,7 +2,8 @@
 network train side by side from the same initial weights and masks, on the same batches, with SGD +
 momentum and RigL every ΔT iterations. MLP: at every one of its 46 layer updates the masks must be identical,
 and at the end the weights must agree within a float32 tolerance. LeNet-5: identical until an exact score
-tie decides (the weaker property, see its test).
+tie or, once max-pooling has amplified rounding into parted trajectories, a near tie decides (the weaker
+property, see its test).
 
 Settings that make the two the same algorithm (each one a named rigl_ref option): ``convention =
 "rigl_torch"`` (counts, scores, timing, momentum masking), ``distribution = "rigl_torch"`` (its layer
@@ -28,6 +29,7 @@ from rigl_ref.train.config import RunConfig
 from rigl_ref.train.loop import Trainer
 
 WEIGHT_ATOL = 1e-5
+IN_STEP = 1e-5  # LeNet-5: dense weights this close to torch's = the trajectories are still in float32 step
 
 
 def _torch_copy(torch, trainer):
@@ -98,13 +100,16 @@ def _run_side_by_side(rigl_torch, model, **overrides):
             modules[name].bias.copy_(torch.from_numpy(trainer.model.layers[name].bias.value))
             if mask is not None:
                 scheduler.backward_masks[index].data = torch.from_numpy(mask)
-    theirs, scores = [], {}
+    theirs, scores, drift = [], {}, {}
     rigl_step = scheduler._rigl_step
 
     def recorded_rigl_step():  # the drop and grow scores rigl-torch ranks (|w| and |dense grad|), per layer
         scores[scheduler.step] = {names[i]: (scheduler.W[i].detach().abs().numpy().copy(),
                                              scheduler.backward_hook_objects[i].dense_grad.abs().numpy().copy())
                                   for i, s in enumerate(scheduler.S) if s > 0}
+        # how far the two trajectories have parted: the dense layers' weights, ours against torch's
+        drift[scheduler.step] = max((float(np.abs(_torch_layout(trainer, names[i])[1] - scheduler.W[i].detach().numpy()).max())
+                                     for i, s in enumerate(scheduler.S) if s == 0), default=0.0)
         rigl_step()
 
     scheduler._rigl_step = recorded_rigl_step
@@ -119,11 +124,11 @@ def _run_side_by_side(rigl_torch, model, **overrides):
             theirs += [(scheduler.step, names[i], scheduler.backward_masks[i].numpy().copy())
                        for i, s in enumerate(scheduler.S) if s > 0]
         trainer.train_iteration()
-    return trainer, modules, ours, theirs, scores
+    return trainer, modules, ours, theirs, scores, drift
 
 
 def test_mlp_trainer_and_rigl_torch_keep_identical_masks_and_close_weights(rigl_torch):
-    trainer, modules, ours, theirs, _ = _run_side_by_side(rigl_torch, "mlp")
+    trainer, modules, ours, theirs, _, _ = _run_side_by_side(rigl_torch, "mlp")
     assert len(ours) == len(theirs) and len({clock for clock, _, _ in ours}) >= 20
     moved = 0
     for (clock, name, result), (step, their_name, their_mask) in zip(ours, theirs):
@@ -139,14 +144,19 @@ def test_mlp_trainer_and_rigl_torch_keep_identical_masks_and_close_weights(rigl_
                                    atol=WEIGHT_ATOL, err_msg=name)
 
 
-def test_lenet5_masks_agree_until_an_exact_score_tie_decides(rigl_torch):
-    """LeNet-5 (conv layers included): the masks are identical at every update until one where two
-    positions have exactly equal scores at the cut (measured: a grow-score tie |g| = 0.008690627 in fc1 at
-    update 40, two positions fed by max-pooled features). There the order is not the algorithm's:
-    ``torch.topk`` leaves it unspecified and rigl_ref picks the lower flat index of its own layout. The
-    weaker property: the positions only one side chose have, as multisets, the same scores on both sides,
-    so either choice is a correct top-k; after it the trajectories legitimately part."""
-    trainer, modules, ours, theirs, scores = _run_side_by_side(rigl_torch, "lenet5")
+def test_lenet5_masks_agree_until_an_exact_score_tie_or_parted_trajectories_decide(rigl_torch):
+    """LeNet-5 (conv layers included): the masks are identical at every update until one decided either by
+    two positions with exactly equal scores at the cut, or by a near tie after the two trajectories have
+    parted. An exact tie (measured on an AMD EPYC: a grow-score tie |g| = 0.008690627 in fc1 at update 40,
+    two positions fed by max-pooled features) is not the algorithm's to order: ``torch.topk`` leaves it
+    unspecified and rigl_ref picks the lower flat index of its own layout; there the positions only one
+    side chose have, as multisets, the same scores on both sides. Parted trajectories: through max-pooling
+    and ReLU kinks a few-ulp difference (torch's GEMM vs rigl_ref's kernels) can pick another maximum and
+    grow to 1e-3 within ten steps (measured on an Intel Xeon: the dense conv1's weights 6e-8 from torch's
+    at update 40, 3e-4 at 50, 1.7e-3 at 60, where drop scores 0.03422 and 0.03429 decided). So while the
+    dense layer is still within ``IN_STEP`` (float32 rounding of a few steps) the masks must agree or an
+    exact tie must explain the first difference; after that a difference is no evidence against either."""
+    trainer, modules, ours, theirs, scores, drift = _run_side_by_side(rigl_torch, "lenet5")
     assert len(ours) == len(theirs)
     agreed = 0
     for (clock, name, result), (step, their_name, their_mask) in zip(ours, theirs):
@@ -158,15 +168,17 @@ def test_lenet5_masks_agree_until_an_exact_score_tie_decides(rigl_torch):
             assert only_ours.sum() == only_theirs.sum()
             tied = any(np.array_equal(np.sort(score[only_ours]), np.sort(score[only_theirs]))
                        for score in (drop_score, grow_score))
-            assert tied, f"masks differ at update {clock}, layer {name}, and no exact score tie explains it"
+            assert tied or drift[step] > IN_STEP, (
+                f"masks differ at update {clock}, layer {name}, while the trajectories are in step "
+                f"(dense weights {drift[step]:.1e} apart), and no exact score tie explains it")
             break
         agreed += 1
-    assert agreed >= 8  # layer updates (4 sparse layers per update) before the first tie
+    assert agreed >= 8  # layer updates (4 sparse layers per update) before the first difference
 
 
 def test_biases_left_undecayed_part_the_trajectories(rigl_torch):
     """Departure 8: with rigl_ref's default (no decay on biases) and torch's SGD decaying them."""
-    trainer, modules, ours, theirs, _ = _run_side_by_side(rigl_torch, "mlp", decay_biases=False)
+    trainer, modules, ours, theirs, _, _ = _run_side_by_side(rigl_torch, "mlp", decay_biases=False)
     differ = [not np.array_equal(_torch_layout_of(trainer, name, result)[0], mask)
               for (_, name, result), (_, _, mask) in zip(ours, theirs)]
     assert any(differ)
