@@ -35,17 +35,33 @@ from .jit import jit_fast
 @jit_fast
 def sddmm_fast(indptr, indices, XT, dYT):
     """``out[p] = sum_b XT[i, b] * dYT[j, b]`` for each entry ``p = (i, j)`` of the CSR pattern, the batch
-    sum in an order LLVM picks (vectorised, fused multiply-adds); see the module docstring for its bound."""
+    sum in an order LLVM picks (vectorised, fused multiply-adds); see the module docstring for its bound.
+    Four entries of a row are summed in one pass over the batch (one load of ``XT[i, b]`` for four
+    products: 10-25 % faster than one entry per pass, ``bench/kernels.py``), the row's last ones singly."""
     out = np.empty(indices.shape[0], dtype=XT.dtype)
     batch = XT.shape[1]
+    zero = XT.dtype.type(0)
     for i in range(indptr.shape[0] - 1):
         x = XT[i]
-        for p in range(indptr[i], indptr[i + 1]):
+        p, end = indptr[i], indptr[i + 1]
+        while p + 4 <= end:
+            g0, g1, g2, g3 = dYT[indices[p]], dYT[indices[p + 1]], dYT[indices[p + 2]], dYT[indices[p + 3]]
+            t0 = t1 = t2 = t3 = zero
+            for b in range(batch):
+                xb = x[b]
+                t0 += xb * g0[b]
+                t1 += xb * g1[b]
+                t2 += xb * g2[b]
+                t3 += xb * g3[b]
+            out[p], out[p + 1], out[p + 2], out[p + 3] = t0, t1, t2, t3
+            p += 4
+        while p < end:
             g = dYT[indices[p]]
-            total = XT.dtype.type(0)
+            total = zero
             for b in range(batch):
                 total += x[b] * g[b]
             out[p] = total
+            p += 1
     return out
 
 
