@@ -20,6 +20,11 @@ Row contract
     gradient are called, so the gradient of a data batch or a frozen weight costs nothing (this is
     HIPS autograd's ``defvjp(f, vjp_0, vjp_1, ...)``). A one-input primitive may give a bare function.
     VJPs recompute what they need from the inputs (no hidden state is saved by the forward pass).
+``joint_vjp`` (optional): ``joint_vjp(g, out, *input_values, needs, **static) -> tuple``
+    The gradients of all inputs in one call (``None`` where ``needs[i]``, "input ``i`` requires a
+    gradient", is false), for a fused row whose VJPs share work (the pre-activation gradient of
+    ``bias_activation``). ``Tensor.backward()`` then calls it once per node instead of the ``vjp``
+    functions, which :meth:`Primitive.fused` derives from it (so the two cannot disagree).
 
 Broadcasting binary rows sum their gradient back to each input's shape with :func:`unbroadcast`.
 
@@ -57,17 +62,34 @@ from rigl_ref.autograd.tensor import Tensor, as_tensor
 
 @dataclass(frozen=True)
 class Primitive:
-    """One row of the table: a forward function and one VJP function per tensor input."""
+    """One row of the table: a forward function and one VJP function per tensor input, and optionally one
+    joint VJP for all inputs at once (module docstring; build such a row with :meth:`fused`)."""
 
     name: str
     forward: Callable[..., np.ndarray]
     vjp: tuple[Callable[..., np.ndarray], ...]
+    joint_vjp: Callable[..., tuple] | None = None
 
     def __post_init__(self):
         vjp = (self.vjp,) if callable(self.vjp) else tuple(self.vjp)
         if not vjp or not all(callable(f) for f in vjp):
             raise TypeError(f"primitive {self.name!r}: vjp must be a function or a tuple of functions")
+        if self.joint_vjp is not None and not callable(self.joint_vjp):
+            raise TypeError(f"primitive {self.name!r}: joint_vjp must be a function or None")
         object.__setattr__(self, "vjp", vjp)
+
+    @classmethod
+    def fused(cls, name: str, forward: Callable[..., np.ndarray], joint_vjp: Callable[..., tuple],
+              n_inputs: int) -> Primitive:
+        """A row whose VJPs share their work: ``joint_vjp(g, out, *input_values, needs, **static)`` returns
+        one gradient per input (None where ``needs[i]`` is false); ``vjp_i`` is that function asked for
+        input ``i`` alone (HIPS autograd's ``defvjp_argnums``)."""
+
+        def one_input(i):
+            needs = tuple(k == i for k in range(n_inputs))
+            return lambda g, out, *inputs, **static: joint_vjp(g, out, *inputs, needs=needs, **static)[i]
+
+        return cls(name, forward, tuple(one_input(i) for i in range(n_inputs)), joint_vjp)
 
     @property
     def n_inputs(self) -> int:

@@ -116,9 +116,14 @@ class Tensor:
                 continue
             # chain rule: each input's VJP maps the output gradient to that input's gradient
             inputs = tuple(parent.value for parent in node.parents)
-            for i, (parent, vjp) in enumerate(zip(node.parents, node.primitive.vjp)):
-                if parent.requires_grad:
-                    parent_grad = vjp(g, node.value, *inputs, **node.static)
+            needs = tuple(parent.requires_grad for parent in node.parents)
+            if node.primitive.joint_vjp is not None:  # a fused row: every needed gradient from one call
+                parent_grads = node.primitive.joint_vjp(g, node.value, *inputs, needs=needs, **node.static)
+            else:
+                parent_grads = tuple(vjp(g, node.value, *inputs, **node.static) if need else None
+                                     for vjp, need in zip(node.primitive.vjp, needs))
+            for i, (parent, parent_grad) in enumerate(zip(node.parents, parent_grads)):
+                if needs[i]:
                     _check_gradient(node, i, parent_grad)
                     key = id(parent)
                     grads[key] = parent_grad if key not in grads else grads[key] + parent_grad

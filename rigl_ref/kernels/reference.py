@@ -1,4 +1,4 @@
-"""Plain NumPy twins of the kernels (``csr.py``, ``grow.py``, ``sample.py``, ``sets.py``, ``sgd.py``), with the
+"""Plain NumPy twins of the kernels (``csr.py``, ``grow.py``, ``sample.py``, ``sets.py``, ``sgd.py``, ``bias.py``), with the
 same names and signatures.
 
 They are written for reading and for the tests, not for speed (one exception: ``rigl_ref.optim.SGD`` steps a
@@ -129,3 +129,14 @@ def sgd_momentum_step(param, grad, velocity, lr, momentum, decay, decayed, neste
     velocity += g
     direction = g + momentum * velocity if nesterov else velocity
     param -= lr * direction
+
+
+def bias_activation(PT, bias, relu):
+    """Twin of ``bias.bias_activation``: ``maximum(PT + bias, 0)`` (the ``relu`` primitive's form)."""
+    out = PT + bias[:, None]
+    return np.maximum(out, 0) if relu else out
+
+
+def relu_gradient(GT, outT):
+    """Twin of ``bias.relu_gradient``: the ``relu`` primitive's ``g * (x > 0)``."""
+    return GT * (outT > 0)

@@ -16,8 +16,9 @@ import math
 
 import numpy as np
 
-from rigl_ref.autograd import Tensor, conv2d
-from rigl_ref.validate import as_generator, check_positive_int
+from rigl_ref.autograd import Tensor, conv2d, relu
+from rigl_ref.autograd.bias_activation import ACTIVATIONS
+from rigl_ref.validate import as_generator, check_choice, check_positive_int
 
 
 def glorot_limit(fan_in: int, fan_out: int) -> float:
@@ -36,8 +37,10 @@ class Linear:
         self.weight = Tensor(values.astype(dtype), requires_grad=True)
         self.bias = Tensor(np.zeros(out_features, dtype), requires_grad=True)
 
-    def __call__(self, x: Tensor) -> Tensor:
-        return x @ self.weight + self.bias
+    def __call__(self, x: Tensor, activation: str = "identity") -> Tensor:
+        """``act(x @ W + b)``, ``activation`` ``"identity"`` or ``"relu"`` (the separate rows)."""
+        y = x @ self.weight + self.bias
+        return relu(y) if check_choice("activation", activation, ACTIVATIONS) == "relu" else y
 
     def parameters(self) -> dict[str, Tensor]:
         return {"weight": self.weight, "bias": self.bias}

@@ -210,13 +210,13 @@ class Model:
             h = max_pool2d(relu(self.layers["conv1"](h)), 2)
             h = max_pool2d(relu(self.layers["conv2"](h)), 2)
             h = h.reshape(h.shape[0], -1)
-            h = relu(self.layers["fc1"](h))
-            h = relu(self.layers["fc2"](h))
+            h = self.layers["fc1"](h, activation="relu")
+            h = self.layers["fc2"](h, activation="relu")
             return self.layers["fc3"](h)
         h = x.reshape(x.shape[0], -1)
         layers = list(self.layers.values())
         for layer in layers[:-1]:
-            h = relu(layer(h))
+            h = layer(h, activation="relu")
         return layers[-1](h)
 
     def parameters(self) -> dict[str, Tensor]:

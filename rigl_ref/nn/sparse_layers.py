@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from rigl_ref.autograd import Tensor, im2col
+from rigl_ref.autograd.bias_activation import bias_activation
 from rigl_ref.autograd.conv import nchw_to_cols
 from rigl_ref.autograd.sparse_linear import KERNEL_MODES, feature_major, sparse_conv2d, sparse_linear
 from rigl_ref.kernels import transpose_pattern
@@ -126,14 +127,16 @@ class SparseLinear(_SparseLayer):
             self._transposed_of = (w.indptr, w.indices)
         return self._transposed
 
-    def __call__(self, x: Tensor) -> Tensor:
+    def __call__(self, x: Tensor, activation: str = "identity") -> Tensor:
+        """``act(x @ W + b)``, ``activation`` ``"identity"`` or ``"relu"`` (the bias and the activation in
+        one fused row, ``rigl_ref.autograd.bias_activation``)."""
         w = self.weight
         pre_bias = sparse_linear(
             x, self.weight_data, indptr=w.indptr, indices=w.indices, shape=w.shape, transposed=self.transposed_pattern(),
             forward_mask=self.forward_mask, kernels=self.kernels,
         )
         self._record(x if isinstance(x, Tensor) else Tensor(x), pre_bias)
-        return pre_bias + self.bias
+        return bias_activation(pre_bias, self.bias, activation=activation)
 
     def growth_inputs(self) -> GrowthInputs:
         """``(x^T, dy^T)`` of the recorded batch: ``x^T @ dy`` is the dense weight gradient ``(in, out)``."""

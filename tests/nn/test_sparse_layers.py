@@ -210,3 +210,52 @@ def test_an_unknown_kernel_mode_is_refused_naming_it():
     with pytest.raises(ValueError, match="unknown sparse_linear kernels 'turbo'"):
         sparse_linear(np.ones((1, 3), np.float32), w.data, indptr=w.indptr, indices=w.indices, shape=w.shape,
                       kernels="turbo")
+
+
+@settings(max_examples=30)
+@given(st.integers(1, 9), st.integers(1, 20), st.integers(1, 20), st.floats(0, 1), st.integers(0, 2**32 - 1))
+def test_fused_bias_and_relu_equal_the_separate_rows_bit_for_bit(batch, width, n_out, density, seed):
+    # two sparse layers and a loss: the first layer's output gradient is the second's feature-major input
+    # gradient (the kernel path), the second's comes from the loss (batch-major, the NumPy path)
+    from rigl_ref.autograd.sparse_linear import sparse_linear
+
+    rng = np.random.default_rng(seed)
+    layers = [SparseLinear(7, width, _weight(rng, (7, width), density, np.float32)[1],
+                           rng.standard_normal(width).astype(np.float32)),
+              SparseLinear(width, n_out, _weight(rng, (width, n_out), density, np.float32)[1],
+                           rng.standard_normal(n_out).astype(np.float32))]
+    x = rng.standard_normal((batch, 7)).astype(np.float32)
+    x[:, 0] = 0  # exact zeros reach the kink of the first ReLU wherever the bias is 0
+    layers[0].bias.value[: width // 2] = 0
+    labels = rng.integers(0, n_out, batch)
+
+    def run(fused):
+        for layer in layers:
+            layer.weight_data.grad = layer.bias.grad = None
+        if fused:
+            logits = layers[1](layers[0](Tensor(x), activation="relu"))
+        else:
+            h = x
+            for index, layer in enumerate(layers):
+                w = layer.weight
+                h = sparse_linear(h, layer.weight_data, indptr=w.indptr, indices=w.indices, shape=w.shape) + layer.bias
+                h = relu(h) if index == 0 else h
+            logits = h
+        softmax_cross_entropy(logits, labels).backward()
+        return [logits.value] + [t.grad for layer in layers for t in (layer.weight_data, layer.bias)]
+
+    for fused, separate in zip(run(True), run(False)):
+        assert np.array_equal(fused.view(np.uint32), separate.view(np.uint32))
+
+
+def test_a_layer_refuses_an_unknown_activation():
+    from rigl_ref.nn.layers import Linear
+
+    rng = np.random.default_rng(0)
+    x = Tensor(np.ones((2, 3), np.float32))
+    with pytest.raises(ValueError, match="unknown bias_activation activation 'tanh'"):
+        SparseLinear(3, 2, _weight(rng, (3, 2), 0.5, np.float32)[1])(x, activation="tanh")
+    with pytest.raises(ValueError, match="unknown activation 'tanh'"):
+        Linear(3, 2, rng)(x, activation="tanh")
+    dense = Linear(3, 2, rng)
+    assert np.array_equal(dense(x, activation="relu").value, relu(dense(x)).value)
