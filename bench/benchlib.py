@@ -12,6 +12,7 @@ import platform
 import time
 
 import numba
+from llvmlite import binding as llvm_binding
 import numpy as np
 import scipy
 from threadpoolctl import threadpool_info
@@ -29,11 +30,38 @@ def median_seconds(fn, repeats: int, *, warmup: bool = True) -> float:
     return float(np.median(times))
 
 
+def cpu_record() -> dict:
+    """The CPU's model name, whether it has AVX-512, the CPU LLVM (so Numba) compiles for, and its caches (Linux: ``/proc/cpuinfo`` and ``/sys/devices/system/cpu``;
+    empty where those are missing): the benchmark machines here change between sessions, and the
+    kernels' speed depends on the vector width and the cache sizes."""
+    record = {"cpu_model": "", "avx512f": None, "llvm_cpu": llvm_binding.get_host_cpu_name(), "caches": {}}
+    try:
+        with open("/proc/cpuinfo") as info:
+            fields = dict(line.split(":", 1) for line in info.read().split("\n\n")[0].splitlines() if ":" in line)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        record["cpu_model"] = fields.get("model name", "")
+        record["avx512f"] = "avx512f" in fields.get("flags", "").split()
+    except OSError:
+        pass
+    cache_root = "/sys/devices/system/cpu/cpu0/cache"
+    for index in sorted(os.listdir(cache_root)) if os.path.isdir(cache_root) else ():
+        def read(name, index=index):
+            with open(os.path.join(cache_root, index, name)) as f:
+                return f.read().strip()
+        try:
+            kind = {"Data": "d", "Instruction": "i", "Unified": ""}.get(read("type"), "?")
+            record["caches"][f"L{read('level')}{kind}"] = read("size")
+        except OSError:
+            continue
+    return record
+
+
 def environment_record() -> dict:
-    """Date, machine, versions, thread counts (Numba and every BLAS threadpoolctl sees) and load average."""
+    """Date, machine, CPU model and caches, versions, thread counts (Numba and every BLAS threadpoolctl
+    sees) and load average."""
     return dict(
         date=datetime.datetime.now().isoformat(timespec="seconds"), machine=platform.machine(),
-        processor=platform.processor(), python=platform.python_version(), numpy=np.__version__,
+        processor=platform.processor(), **cpu_record(), python=platform.python_version(), numpy=np.__version__,
         scipy=scipy.__version__, numba=numba.__version__, numba_threads=numba.get_num_threads(),
         blas=[{k: v for k, v in info.items() if k in ("internal_api", "version", "architecture", "num_threads")}
               for info in threadpool_info()],

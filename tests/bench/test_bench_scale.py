@@ -2,6 +2,7 @@
 documented keys and the values that follow from the configuration (no timing assertions)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,10 @@ def test_a_tiny_scale_run_writes_the_documented_record(module, tmp_path):
     assert record["nnz"] == expected
     assert record["peak_rss_bytes"] > 0 and record["median_grow_s"] > 0
     assert "environment" in written
+    environment = written["environment"]
+    assert {"cpu_model", "avx512f", "llvm_cpu", "caches", "numba", "blas"} <= set(environment)
+    if Path("/proc/cpuinfo").exists():  # Linux: the CPU is named, not left blank as platform.processor() is
+        assert environment["cpu_model"] and isinstance(environment["avx512f"], bool)
 
 
 def test_a_refused_run_exits_2(module, tmp_path, monkeypatch):
