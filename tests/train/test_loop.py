@@ -207,3 +207,16 @@ def test_on_update_reports_every_layer_update_with_the_result_the_model_keeps():
     last = {name: result for _, name, result in seen}
     for name, layer in trainer.model.sparse_layers().items():
         np.testing.assert_array_equal(layer.weight.indices, last[name].weights.indices)
+
+
+@pytest.mark.parametrize("method, feature_major", [("rigl", True), ("dense", False)])
+def test_batches_reach_a_sparse_first_layer_feature_major_with_the_same_values(method, feature_major):
+    trainer = Trainer(tiny_config(method=method), DATA)
+    assert trainer.feature_major_input == feature_major
+    x, y = trainer.next_batch()
+    assert x.T.flags.c_contiguous == feature_major  # (batch, features) over a (features, batch) array
+    assert x.flags.c_contiguous != feature_major
+    trainer.feature_major_input = False  # the same iteration's batch, batch-major
+    batch_major_x, same_y = trainer.next_batch()
+    assert batch_major_x.flags.c_contiguous
+    assert np.array_equal(x, batch_major_x) and np.array_equal(y, same_y)
