@@ -31,13 +31,15 @@ def median_seconds(fn, repeats: int, *, warmup: bool = True) -> float:
 
 
 def cpu_record() -> dict:
-    """The CPU's model name, whether it has AVX-512, the CPU LLVM (so Numba) compiles for, and its caches (Linux: ``/proc/cpuinfo`` and ``/sys/devices/system/cpu``;
-    empty where those are missing): the benchmark machines here change between sessions, and the
-    kernels' speed depends on the vector width and the cache sizes."""
+    """The CPU's model name, whether it has AVX-512, the CPU LLVM (so Numba) compiles for, and its caches
+    (Linux: ``/proc/cpuinfo`` and ``/sys/devices/system/cpu``; empty where those are missing): the
+    benchmark machines here change between sessions, and the kernels' speed depends on the vector width
+    and the cache sizes."""
     record = {"cpu_model": "", "avx512f": None, "llvm_cpu": llvm_binding.get_host_cpu_name(), "caches": {}}
     try:
         with open("/proc/cpuinfo") as info:
-            fields = dict(line.split(":", 1) for line in info.read().split("\n\n")[0].splitlines() if ":" in line)
+            first_cpu = info.read().split("\n\n")[0]
+            fields = dict(line.split(":", 1) for line in first_cpu.splitlines() if ":" in line)
         fields = {k.strip(): v.strip() for k, v in fields.items()}
         record["cpu_model"] = fields.get("model name", "")
         record["avx512f"] = "avx512f" in fields.get("flags", "").split()

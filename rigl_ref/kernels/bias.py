@@ -11,8 +11,8 @@ Backward (ReLU only; the identity passes its gradient on): the pre-activation gr
 masked away (``NaN * 0`` is NaN).
 
 Why kernels: the separate ``add`` and ``relu`` primitives cost four whole-array NumPy passes, two
-temporaries and two graph nodes per layer and step, where these take one pass each way (measured on the 784-1000-1000-10 MLP at 95 %
-sparsity: docs/performance.md). The NumPy twins are in ``reference.py``.
+temporaries and two graph nodes per layer and step, where these take one pass each way (measured on the
+784-1000-1000-10 MLP: docs/performance.md). The NumPy twins are in ``reference.py``.
 """
 
 from __future__ import annotations

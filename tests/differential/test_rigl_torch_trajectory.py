@@ -108,8 +108,9 @@ def _run_side_by_side(rigl_torch, model, **overrides):
                                              scheduler.backward_hook_objects[i].dense_grad.abs().numpy().copy())
                                   for i, s in enumerate(scheduler.S) if s > 0}
         # how far the two trajectories have parted: the dense layers' weights, ours against torch's
-        drift[scheduler.step] = max((float(np.abs(_torch_layout(trainer, names[i])[1] - scheduler.W[i].detach().numpy()).max())
-                                     for i, s in enumerate(scheduler.S) if s == 0), default=0.0)
+        gaps = [np.abs(_torch_layout(trainer, names[i])[1] - scheduler.W[i].detach().numpy()).max()
+                for i, s in enumerate(scheduler.S) if s == 0]
+        drift[scheduler.step] = float(max(gaps, default=0.0))
         rigl_step()
 
     scheduler._rigl_step = recorded_rigl_step
