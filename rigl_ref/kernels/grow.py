@@ -17,9 +17,10 @@ How it is fast, exact and small (filter with BLAS, keep a running top k of exact
    certainly below the cutoff ``c``: ``(|A| + E) * |scale| * (1 + 8u) + d_min < c`` (``d_min`` the
    smallest subnormal: the margin of the scaled rounding).
 2. **Exact values, running top k.** The candidates of a tile get their exact lane-order value from
-   :func:`~rigl_ref.kernels.csr.sddmm` at once, times ``scale``, and are appended to a buffer of
-   ``k + max(EXTRA_CANDIDATES, 2 tiles)`` 64-bit **rank keys** ``(~bits(|g|), flat, sign)``: unsigned
-   integer order = rank order (the bit patterns of non-negative floats order like the floats), the
+   :func:`~rigl_ref.kernels.csr.sddmm` at once (its unpadded ``sddmm_blocks``: padding the factors per
+   tile would copy them per tile, and once per call measured no faster), times ``scale``, and are
+   appended to a buffer of ``k + max(EXTRA_CANDIDATES, 2 tiles)`` 64-bit **rank keys**
+   ``(~bits(|g|), flat, sign)``: unsigned integer order = rank order (the bit patterns of non-negative floats order like the floats), the
    sign bit restores the signed value. When the next tile might not fit, the buffer is partitioned in
    place (``ndarray.partition``) down to its best k keys and the cutoff rises to the k-th best exact
    score (at least k positions are that good, so a position certainly below it can never enter).
@@ -51,7 +52,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .csr import sddmm
+from .csr import sddmm_blocks
 from .jit import jit
 from .lanes import LANES, batch_major_panel, lane_gradient_rows
 
@@ -237,7 +238,7 @@ def _collect_tile(tile, i0, j0, n_out, row_norms, col_norms, factor, slack, scal
     tile_indptr[rows] = n
     if n == 0:
         return count
-    values = sddmm(tile_indptr[: rows + 1], tile_cols[:n], XT[i0 : i0 + rows], dYT)
+    values = sddmm_blocks(tile_indptr[: rows + 1], tile_cols[:n], XT[i0 : i0 + rows], dYT)
     for q in range(n):
         values[q] = values[q] * scale
     bits = values.view(np.uint32)

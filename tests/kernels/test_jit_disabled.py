@@ -30,6 +30,9 @@ out = {
   # one row of 10 entries and batch 70: csr_matmul's group of eight, sddmm's four-positions-per-lane pass
   "long_bwd": csr.csr_matmul(long_ptr, long_idx, np.linspace(-1, 1, 10), long_dYT).tolist(),
   "long_sddmm": csr.sddmm(long_ptr, long_idx, np.sin(np.arange(70.0)).reshape(1, 70), long_dYT).tolist(),
+  # batch 100: sddmm's zero-padded path (to 128)
+  "padded_sddmm": csr.sddmm(long_ptr, long_idx, np.sin(np.arange(100.0)).reshape(1, 100),
+                            np.cos(np.arange(1000.0)).reshape(10, 100)).tolist(),
   "dense": csr.dense_weight_gradient(XT, dYT, np.float32(1)).tolist(),
   "grow": [a.tolist() for a in grow.grow_topk(XT, dYT, indptr, indices, 4, np.float32(1), 2, 2)],
   "grow_exhaustive": [a.tolist() for a in grow.exhaustive_grow_topk(XT, dYT, indptr, indices, 4, np.float32(1), 2, 2)],
