@@ -12,8 +12,8 @@ import platform
 import time
 
 import numba
-from llvmlite import binding as llvm_binding
 import numpy as np
+from llvmlite import binding as llvm_binding
 import scipy
 from threadpoolctl import threadpool_info
 
@@ -47,15 +47,18 @@ def cpu_record() -> dict:
         pass
     cache_root = "/sys/devices/system/cpu/cpu0/cache"
     for index in sorted(os.listdir(cache_root)) if os.path.isdir(cache_root) else ():
-        def read(name, index=index):
-            with open(os.path.join(cache_root, index, name)) as f:
-                return f.read().strip()
+        folder = os.path.join(cache_root, index)
         try:
-            kind = {"Data": "d", "Instruction": "i", "Unified": ""}.get(read("type"), "?")
-            record["caches"][f"L{read('level')}{kind}"] = read("size")
+            kind = {"Data": "d", "Instruction": "i", "Unified": ""}.get(_read(folder, "type"), "?")
+            record["caches"][f"L{_read(folder, 'level')}{kind}"] = _read(folder, "size")
         except OSError:
             continue
     return record
+
+
+def _read(folder: str, name: str) -> str:
+    with open(os.path.join(folder, name)) as f:
+        return f.read().strip()
 
 
 def environment_record() -> dict:

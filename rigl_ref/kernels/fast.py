@@ -37,7 +37,8 @@ def sddmm_fast(indptr, indices, XT, dYT):
     """``out[p] = sum_b XT[i, b] * dYT[j, b]`` for each entry ``p = (i, j)`` of the CSR pattern, the batch
     sum in an order LLVM picks (vectorised, fused multiply-adds); see the module docstring for its bound.
     Four entries of a row are summed in one pass over the batch (one load of ``XT[i, b]`` for four
-    products: 10-25 % faster than one entry per pass, ``bench/kernels.py``), the row's last ones singly."""
+    products: 10-25 % faster than one entry per pass, timed on 1000 x 1000 and 4096 x 4096 layers at
+    90-99 %, batch 64-256, 2026-12-07), the row's last ones singly."""
     out = np.empty(indices.shape[0], dtype=XT.dtype)
     batch = XT.shape[1]
     zero = XT.dtype.type(0)

@@ -68,7 +68,6 @@ class Trainer:
         self.t_end = max(1, int(config.end_fraction * self.total))
         self.model, self.sparsities = build_model(config, dataset)
         self.model.use_kernels(config.kernels)
-        self.feature_major_input = self.flatten and isinstance(next(iter(self.model.layers.values())), SparseLinear)
         self.lr = make_lr(config, self.total)
         self.method = make_method(config, self.convention, self.total, self.t_end, self.sparsities, self.lr,
                                   self.model.specs)
@@ -82,6 +81,12 @@ class Trainer:
         self.last_accuracy = None
         self.last_validation_accuracy = None
         self.initial_connectivity = self.model.input_connectivity()
+
+    @property
+    def feature_major_input(self) -> bool:
+        """Whether :meth:`next_batch` hands the model its batch feature-major: a flat input whose first
+        layer is a ``SparseLinear`` (which works on it in that layout)."""
+        return self.flatten and isinstance(next(iter(self.model.layers.values())), SparseLinear)
 
     # ------------------------------------------------------------------ clocks
     def clock(self) -> int:
