@@ -77,7 +77,9 @@ def csr_matmul(indptr, indices, data, dYT):
     a sparse conv2d (``A`` = its kernel ``(out_channels, in_channels*kh*kw)``, ``dYT`` = im2col columns).
 
     Speed, without changing any value: the columns are visited in blocks whose rows of ``dYT`` fit in
-    ``TILE_BYTES`` (L2-resident while every row uses them; one block when ``dYT`` is small), and eight
+    ``TILE_BYTES`` (L2-resident while every row uses them; one block when ``dYT`` is small, and then a row's
+    entries are taken whole, without scanning for the block's end: 1.02-1.03x per trainer step on the
+    784-1000-1000-10 MLP at 90-99 %, 2026-12-07), and eight
     consecutive entries of a row are added in one pass over the batch,
     ``acc[b] = (((acc[b] + v0 g0[b]) + v1 g1[b]) + ...) + v7 g7[b]`` (one load and store of ``acc`` instead
     of eight; 25-35 % faster than one entry per pass, 10 % faster than four on 4096x4096 at 90 %). A row's
@@ -86,11 +88,14 @@ def csr_matmul(indptr, indices, data, dYT):
     batch = dYT.shape[1]
     dXT = np.zeros((n_in, batch), dtype=dYT.dtype)
     block = max(1, TILE_BYTES // max(1, batch * dYT.itemsize))
+    one_block = block >= dYT.shape[0]
     cursor = indptr[:-1].astype(np.int64)  # first entry of each row not yet added
     for j1 in range(block, dYT.shape[0] + block, block):
         for i in range(n_in):
             acc = dXT[i]
             p = end = cursor[i]
+            if one_block:  # the whole row at once: no need to find where the block ends
+                end = indptr[i + 1]
             while end < indptr[i + 1] and indices[end] < j1:
                 end += 1
             cursor[i] = end
