@@ -15,6 +15,7 @@ from rigl_ref.data.dataset import (
     batches_per_epoch,
     epoch_permutation,
     hold_out_validation,
+    stored_batch,
     to_float32,
     train_mean_std,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "load_idx_files",
     "read_idx",
     "search_dirs",
+    "stored_batch",
     "synthetic",
     "to_float32",
     "train_mean_std",

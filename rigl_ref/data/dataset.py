@@ -215,9 +215,27 @@ def batches(
     return _iterate(x, y, order, batch_size, range(int(start_batch), total), flatten, mean, std)
 
 
+def stored_batch(x, y, batch_size: int, *, seed: int, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Batch ``index`` of epoch ``epoch`` in the shuffled order of :func:`batches`, before conversion: the
+    examples as stored (uint8 pixels or floats) and int64 labels, for a caller that converts them itself
+    (the trainer scales pixels and lays them out for the first layer in one pass,
+    ``rigl_ref.kernels.scaled_pixels``). ``to_float32`` of its examples is ``batches``' batch."""
+    batch_size = check_positive_int("batch_size", batch_size)
+    order = epoch_permutation(len(x), seed=seed, epoch=epoch)
+    total = batches_per_epoch(len(x), batch_size)
+    if isinstance(index, bool) or int(index) != index or not 0 <= index < total:
+        raise ValueError(f"index must be an int in 0..{total - 1}, got {index!r}")
+    chosen = _positions(order, batch_size, int(index))
+    return x[chosen], y[chosen].astype(np.int64, copy=False)
+
+
+def _positions(order, batch_size, index):
+    return order[index * batch_size : (index + 1) * batch_size]
+
+
 def _iterate(x, y, order, batch_size, batch_indices, flatten, mean, std):
     for index in batch_indices:
-        chosen = order[index * batch_size : (index + 1) * batch_size]
+        chosen = _positions(order, batch_size, index)
         x_batch = to_float32(x[chosen], mean=mean, std=std)
         if flatten:
             x_batch = x_batch.reshape(len(chosen), -1)

@@ -1,6 +1,6 @@
 """Layer 0: Numba kernels of the truly sparse substrate (``csr.py``; RigL's grow top-k in ``grow.py``; the
 weight-gradient summation order in ``lanes.py``; Floyd's exact-count
-sampling of random patterns in ``sample.py``; the ``fast`` mode's weight gradient in ``fast.py``; sorted-set membership in ``sets.py``; SGD's momentum step in ``sgd.py``; a sparse layer's bias and activation in ``bias.py``; options in ``jit.py``) and their plain
+sampling of random patterns in ``sample.py``; the ``fast`` mode's weight gradient in ``fast.py``; sorted-set membership in ``sets.py``; SGD's momentum step in ``sgd.py``; a sparse layer's bias and activation in ``bias.py``; uint8 pixels to a float32 batch in ``pixels.py``; options in ``jit.py``) and their plain
 NumPy twins of the same names (``reference.py``). Raw arrays in, arrays out; no validation here (callers in
 ``rigl_ref.sparse`` and ``rigl_ref.autograd.sparse_linear`` check their inputs)."""
 
@@ -8,6 +8,7 @@ from .bias import bias_activation, relu_gradient
 from .csr import csr_matmul, csr_transposed_matmul, dense_weight_gradient, rebuild_pattern, sddmm, transpose_pattern
 from .fast import sddmm_fast
 from .grow import grow_topk
+from .pixels import scaled_pixels
 from .sample import floyd_sample
 from .sets import sorted_in
 from .sgd import sgd_momentum_step
@@ -21,6 +22,7 @@ __all__ = [
     "grow_topk",
     "rebuild_pattern",
     "relu_gradient",
+    "scaled_pixels",
     "sddmm",
     "sddmm_fast",
     "sgd_momentum_step",

@@ -1,4 +1,5 @@
-"""Plain NumPy twins of the kernels (``csr.py``, ``grow.py``, ``sample.py``, ``sets.py``, ``sgd.py``, ``bias.py``), with the
+"""Plain NumPy twins of the kernels (``csr.py``, ``grow.py``, ``sample.py``, ``sets.py``, ``sgd.py``, ``bias.py``,
+``pixels.py``), with the
 same names and signatures.
 
 They are written for reading and for the tests, not for speed (one exception: ``rigl_ref.optim.SGD`` steps a
@@ -140,3 +141,9 @@ def bias_activation(PT, bias, relu):
 def relu_gradient(GT, outT):
     """Twin of ``bias.relu_gradient``: the ``relu`` primitive's ``g * (x > 0)``."""
     return GT * (outT > 0)
+
+
+def scaled_pixels(x, feature_major):
+    """``x.astype(float32) / float32(255)``, transposed to a C-contiguous ``(features, batch)`` if asked."""
+    out = x.astype(np.float32) / np.float32(255)
+    return np.ascontiguousarray(out.T) if feature_major else out

@@ -31,7 +31,8 @@ import numpy as np
 
 from rigl_ref.autograd import log_softmax, softmax_cross_entropy
 from rigl_ref.autograd.sparse_linear import feature_major
-from rigl_ref.data import batches, batches_per_epoch, hold_out_validation, to_float32
+from rigl_ref.data import batches_per_epoch, hold_out_validation, stored_batch, to_float32
+from rigl_ref.kernels import scaled_pixels
 from rigl_ref.nn.sparse_layers import SparseLinear
 from rigl_ref.sparse import CSRWeight
 from rigl_ref.sparse_training.conventions import get_convention
@@ -110,17 +111,26 @@ class Trainer:
 
     # ------------------------------------------------------------------ one iteration
     def next_batch(self):
-        """The batch of the current iteration (epoch order from the seed), augmented if configured."""
+        """The batch of the current iteration (epoch order from the seed), augmented if configured: the
+        float32 batch of ``rigl_ref.data.batches``, shifted by ``random_shifts``.
+
+        The shifts move the stored pixels before they are scaled (a shift copies values and fills zeros,
+        so it commutes with the elementwise scaling), and a flattened uint8 batch is scaled in one pass
+        (``kernels.scaled_pixels``), straight into the feature-major layout a sparse first layer works on
+        (``sparse_linear``), which saves its forward and its weight gradient one copy each; the values
+        are those of ``to_float32``, bit for bit."""
         epoch, index = divmod(self.iteration, self.per_epoch)
-        x, y = next(batches(self.dataset.train_x, self.dataset.train_y, self.config.batch_size,
-                            seed=self.config.seed, epoch=epoch, start_batch=index))
+        x, y = stored_batch(self.dataset.train_x, self.dataset.train_y, self.config.batch_size,
+                            seed=self.config.seed, epoch=epoch, index=index)
         if self.config.augment_shift and x.ndim == 3:
             x = random_shifts(x, self.config.augment_shift, seed=self.config.seed, iteration=self.iteration)
         if not self.flatten:
-            return x, y
+            return to_float32(x), y
         x = x.reshape(len(x), -1)
-        # a sparse first layer works on x feature-major (sparse_linear); handing it over in that layout
-        # saves its forward and its weight gradient one copy each (same values)
+        if x.dtype == np.uint8:
+            scaled = scaled_pixels(np.ascontiguousarray(x), self.feature_major_input)
+            return (scaled.T if self.feature_major_input else scaled), y
+        x = to_float32(x)
         return (feature_major(x).T if self.feature_major_input else x), y
 
     def train_iteration(self) -> dict:

@@ -7,7 +7,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rigl_ref.data import Dataset, batches, batches_per_epoch, epoch_permutation, synthetic, to_float32, train_mean_std
+from rigl_ref.data import (
+    Dataset,
+    batches,
+    batches_per_epoch,
+    epoch_permutation,
+    stored_batch,
+    synthetic,
+    to_float32,
+    train_mean_std,
+)
 
 
 def _dataset(**changes):
@@ -128,6 +137,23 @@ def test_resuming_mid_epoch_gives_the_remaining_batches(n, batch_size, seed, dat
     for (xa, ya), (xb, yb) in zip(full[start:], resumed):
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(ya, yb)
+
+
+@given(n=st.integers(1, 40), batch_size=st.integers(1, 12), seed=st.integers(0, 99), epoch=st.integers(0, 3))
+def test_stored_batches_are_the_batches_before_scaling(n, batch_size, seed, epoch):
+    x = (np.arange(n * 3, dtype=np.int64) * 37 % 256).astype(np.uint8).reshape(n, 3)
+    y = np.arange(n, dtype=np.uint8)
+    for index, (xb, yb) in enumerate(batches(x, y, batch_size, seed=seed, epoch=epoch)):
+        stored_x, stored_y = stored_batch(x, y, batch_size, seed=seed, epoch=epoch, index=index)
+        assert stored_x.dtype == np.uint8 and stored_y.dtype == np.int64
+        assert to_float32(stored_x).tobytes() == xb.tobytes() and np.array_equal(stored_y, yb)
+
+
+@pytest.mark.parametrize("index", [-1, 3, 1.5, True])
+def test_stored_batch_rejects_an_index_outside_the_epoch(index):
+    x, y = np.zeros((10, 2), np.uint8), np.zeros(10, np.int64)  # batches of 4: indices 0, 1, 2
+    with pytest.raises(ValueError, match="index must be an int in 0..2"):
+        stored_batch(x, y, 4, seed=0, epoch=0, index=index)
 
 
 def test_unshuffled_flattened_normalised_batches():

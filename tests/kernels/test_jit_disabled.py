@@ -12,7 +12,7 @@ from rigl_ref.kernels import csr
 
 SCRIPT = r"""
 import json, numpy as np
-from rigl_ref.kernels import bias, csr, grow, sample, sets, sgd
+from rigl_ref.kernels import bias, csr, grow, pixels, sample, sets, sgd
 indptr = np.array([0, 2, 2, 3], np.int32); indices = np.array([0, 2, 1], np.int32)
 data = np.array([1.5, -2.0, 0.25], np.float32)
 XT = np.array([[1, 2], [3, -1], [0.5, 4]], np.float32); dYT = np.array([[1, 0], [-1, 2], [2, 2]], np.float32)
@@ -41,6 +41,8 @@ out = {
   "sgd": [a.tolist() for a in sgd_step(np.float32)],
   "bias_relu": bias.bias_activation(XT, np.array([0.5, -4.0, 0.0], np.float32), True).tolist(),
   "relu_gradient": bias.relu_gradient(dYT, bias.bias_activation(XT, np.array([0.5, -4.0, 0.0], np.float32), True)).tolist(),
+  "pixels": pixels.scaled_pixels(np.array([[0, 1, 254], [255, 128, 3]], np.uint8), True).tolist(),
+  "pixels_batch_major": pixels.scaled_pixels(np.array([[0, 1, 254], [255, 128, 3]], np.uint8), False).tolist(),
   "rebuild": [a.tolist() for a in csr.rebuild_pattern(indptr, indices, np.array([True, False, True]),
                                                      np.array([1, 2]), np.array([1, 0], np.int32))],
 }

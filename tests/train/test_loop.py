@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rigl_ref import drop_grow
-from rigl_ref.data import synthetic
+from rigl_ref.data import load_dataset, synthetic
 from rigl_ref.train.loop import Trainer, TrainingDiverged
 
 from train_helpers import assert_resume_is_bit_exact, assert_same_state, tiny_config
@@ -220,4 +220,30 @@ def test_batches_reach_a_sparse_first_layer_feature_major_with_the_same_values(m
     assert x.flags.c_contiguous != feature_major
     expected_x, expected_y = next(batches(DATA.train_x, DATA.train_y, trainer.config.batch_size,
                                           seed=trainer.config.seed, flatten=True))
-    assert np.array_equal(x, expected_x) and np.array_equal(y, expected_y)
+    assert x.tobytes() == expected_x.tobytes() and np.array_equal(y, expected_y)
+
+
+@pytest.mark.parametrize("method", ["rigl", "dense"])
+@pytest.mark.parametrize("model", ["mlp", "lenet5"])
+def test_augmented_batches_are_the_shifted_float32_batches_bit_for_bit(method, model):
+    # the trainer shifts the stored uint8 pixels and then scales them in one pass; the reference shifts
+    # the float32 batch of rigl_ref.data.batches
+    from rigl_ref.data import batches
+    from rigl_ref.train.augment import random_shifts
+
+    data = load_dataset("mnist-subset")  # uint8 pixels: the path that scales them in one pass
+    hidden = [16] if model == "mlp" else []
+    trainer = Trainer(tiny_config(dataset="mnist-subset", method=method, model=model, hidden=hidden, augment_shift=2),
+                      data)
+    assert data.train_x.dtype == np.uint8
+    for iteration in range(3):
+        trainer.iteration = iteration
+        x, y = trainer.next_batch()
+        epoch, index = divmod(iteration, trainer.per_epoch)
+        images, labels = next(batches(data.train_x, data.train_y, trainer.config.batch_size, seed=trainer.config.seed,
+                                      epoch=epoch, start_batch=index))
+        shifted = random_shifts(images, 2, seed=trainer.config.seed, iteration=iteration)
+        expected = shifted.reshape(len(shifted), -1) if model == "mlp" else shifted
+        assert x.dtype == np.float32 and x.shape == expected.shape
+        assert np.ascontiguousarray(x).tobytes() == np.ascontiguousarray(expected).tobytes()
+        assert np.array_equal(y, labels)
