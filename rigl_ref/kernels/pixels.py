@@ -6,8 +6,9 @@ the same float for each of the 256 values as ``float32(x / 255.0)``), returned a
 with ``feature_major``, as the C-contiguous ``(features, batch)`` layout a sparse first layer works on
 (``rigl_ref.autograd.sparse_linear``). For a 100 x 784 MNIST batch (2026-12-07, Intel Xeon): 33 us
 feature-major against NumPy's 46 us for convert, divide and transpose; in the trainer (784-1000-1000-10,
-alternate-step A/B with the former ``batches`` path) 1.017-1.046x per step at 95 and 99 %. Its twin (``reference.scaled_pixels``) is that NumPy form; both divide the same
-float32 values by the same float32 255, so they agree bit for bit.
+alternate-step A/B with the former ``batches`` path) 1.017-1.046x per step at 95 and 99 %. Its twin
+(``reference.scaled_pixels``) is that NumPy form; both divide the same float32 values by the same float32
+255, so they agree bit for bit.
 """
 
 from __future__ import annotations

@@ -127,11 +127,12 @@ class Trainer:
         if not self.flatten:
             return to_float32(x), y
         x = x.reshape(len(x), -1)
+        feature_major_input = self.feature_major_input
         if x.dtype == np.uint8:
-            scaled = scaled_pixels(np.ascontiguousarray(x), self.feature_major_input)
-            return (scaled.T if self.feature_major_input else scaled), y
+            scaled = scaled_pixels(np.ascontiguousarray(x), feature_major_input)
+            return (scaled.T if feature_major_input else scaled), y
         x = to_float32(x)
-        return (feature_major(x).T if self.feature_major_input else x), y
+        return (feature_major(x).T if feature_major_input else x), y
 
     def train_iteration(self) -> dict:
         """Run one iteration; return its metrics record."""
