@@ -159,9 +159,15 @@ def padded_width(batch):
 
 @jit
 def zero_padded(a, width):
-    """``a`` (2-D) as a C-contiguous array of ``width >= a.shape[1]`` columns, the new ones +0.0."""
-    out = np.zeros((a.shape[0], width), dtype=a.dtype)
-    out[:, : a.shape[1]] = a
+    """``a`` (2-D) as a C-contiguous array of ``width >= a.shape[1]`` columns, the new ones +0.0 (one pass,
+    each position written once: 2.5x faster than zero-filling and then copying with slices)."""
+    out = np.empty((a.shape[0], width), dtype=a.dtype)
+    n = a.shape[1]
+    for r in range(a.shape[0]):
+        for b in range(n):
+            out[r, b] = a[r, b]
+        for b in range(n, width):
+            out[r, b] = 0
     return out
 
 
@@ -172,15 +178,19 @@ def sddmm(indptr, indices, XT, dYT):
     lane order of ``lanes.py``. For a sparse conv2d, ``XT`` is the output gradient and ``dYT`` the im2col
     columns.
 
-    When the batch's last block of ``4 * LANES`` positions would hold ``PAD_FROM`` or more of them, both
-    factors are first zero-padded to whole blocks (:func:`sddmm_blocks` handles the rest of a block one
-    ``LANES``-chunk at a time, several times slower per product). The padded positions add ``+0.0 * +0.0
-    = +0.0`` to their lanes, which leaves every lane sum as it was (a sum started at +0.0 is never -0.0,
-    and ``s + 0.0 = s`` for every other ``s``, Inf and NaN included), so the result is the same bit for
-    bit, padded or not (tested)."""
+    When the batch's last block of ``4 * LANES`` positions would hold ``PAD_FROM`` or more of them, the
+    batch is zero-padded to whole blocks (:func:`sddmm_blocks` handles the rest of a block one
+    ``LANES``-chunk at a time, several times slower per product): ``dYT`` is copied once to the padded
+    width and each row of ``XT`` that has entries is zero-extended inside the kernel (copying ``XT``
+    whole cost more than the products of a sparse layer: 33 us of 40 on the 1000 x 10 layer at 99 %).
+    The padded positions add ``+0.0 * +0.0 = +0.0`` to their lanes, which leaves every lane sum as it was
+    (a sum started at +0.0 is never -0.0, and ``s + 0.0 = s`` for every other ``s``, Inf and NaN
+    included), so the result is the same bit for bit, padded or not (tested)."""
+    if XT.shape[1] != dYT.shape[1]:
+        raise ValueError("sddmm: XT and dYT have different batch widths")
     width = padded_width(XT.shape[1])
     if width != XT.shape[1]:
-        return sddmm_blocks(indptr, indices, zero_padded(XT, width), zero_padded(dYT, width))
+        return sddmm_blocks(indptr, indices, XT, zero_padded(dYT, width))
     return sddmm_blocks(indptr, indices, XT, dYT)
 
 
@@ -188,6 +198,8 @@ def sddmm(indptr, indices, XT, dYT):
 def sddmm_blocks(indptr, indices, XT, dYT):
     """:func:`sddmm` without the padding (for a caller with many small patterns over the same factors,
     such as ``grow.py``'s tiles, where copying the factors per call would cost more than it saves).
+    ``XT`` may have fewer batch columns than ``dYT`` (``sddmm``'s padded ``dYT``): each row of ``XT`` is
+    then read zero-extended to ``dYT``'s width, from a row buffer filled only for rows with entries.
 
     Speed, without changing any value: the columns are visited in blocks whose rows of ``dYT`` fit in
     ``TILE_BYTES`` (they stay in the L2 cache while every row of the weight uses them; one block when
@@ -201,8 +213,12 @@ def sddmm_blocks(indptr, indices, XT, dYT):
     sparsity, 2.2x at 99 %, where a row's few entries leave the tree a larger share).
     The loop over the ``LANES`` lanes is what LLVM vectorises (independent sums). It is kept in this one
     function body on purpose: moved into a helper, LLVM unrolled it instead (4x slower)."""
+    if XT.shape[1] > dYT.shape[1]:
+        raise ValueError("sddmm_blocks: XT has more batch columns than dYT")
     out = np.empty(indices.shape[0], dtype=XT.dtype)
-    batch = XT.shape[1]
+    batch = dYT.shape[1]
+    extended = XT.shape[1] < batch
+    row = np.zeros(batch if extended else 0, dtype=XT.dtype)  # XT[i] zero-extended (its tail stays +0.0)
     full = batch - batch % LANES
     full4 = batch - batch % (4 * LANES)
     acc = np.empty((4, LANES), dtype=XT.dtype)  # acc[e, lane]: the lanes of the group's e-th entry
@@ -210,11 +226,18 @@ def sddmm_blocks(indptr, indices, XT, dYT):
     cursor = indptr[:-1].astype(np.int64)  # first entry of each row not yet computed
     for j1 in range(block, dYT.shape[0] + block, block):
         for i in range(indptr.shape[0] - 1):
-            x = XT[i]
             p = end = cursor[i]
             while end < indptr[i + 1] and indices[end] < j1:
                 end += 1
             cursor[i] = end
+            if p == end:
+                continue
+            if extended:  # an explicit loop: a slice assignment here cost 40 ns per row
+                for b in range(XT.shape[1]):
+                    row[b] = XT[i, b]
+                x = row
+            else:
+                x = XT[i]
             while p < end:
                 last = end - 1
                 g0, g1 = dYT[indices[p]], dYT[indices[min(p + 1, last)]]

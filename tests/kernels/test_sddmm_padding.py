@@ -3,6 +3,7 @@ the same floats bit for bit (zeros leave a lane sum from +0.0 unchanged), specia
 the padding rule is the documented one."""
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -44,3 +45,35 @@ def test_padded_equals_unpadded_and_the_twin_bit_for_bit(n_in, n_out, batch, den
         unpadded = csr.sddmm_blocks(indptr, indices, XT, dYT)
         twin = reference.sddmm(indptr, indices, XT, dYT)
     assert _same(padded, unpadded) and _same(padded, twin)
+
+
+@given(st.integers(0, 6), st.integers(0, 40), st.integers(0, 30), st.integers(0, 2**32 - 1))
+def test_zero_padded_keeps_the_values_and_adds_positive_zeros(rows, cols, extra, seed):
+    a = np.random.default_rng(seed).standard_normal((rows, cols)).astype(np.float32)
+    a[a < -1] = -0.0
+    out = csr.zero_padded(a, cols + extra)
+    assert out.shape == (rows, cols + extra) and out.flags.c_contiguous
+    assert np.array_equal(out[:, :cols].view(np.uint32), a.view(np.uint32))
+    assert np.array_equal(out[:, cols:].view(np.uint32), np.zeros((rows, extra), np.uint32))
+
+
+@given(st.integers(1, 8), st.integers(1, 8), st.integers(1, 100), st.integers(1, 70), st.integers(0, 2**32 - 1))
+def test_a_narrower_XT_is_read_zero_extended(n_in, n_out, batch, extra, seed):
+    """``sddmm_blocks`` with ``XT`` narrower than ``dYT`` (how ``sddmm`` pads): the same floats as the twin
+    on ``XT`` zero-padded to ``dYT``'s width, whatever ``dYT`` holds in the extra columns."""
+    rng = np.random.default_rng(seed)
+    mask = rng.random((n_in, n_out)) < 0.6
+    indptr = np.concatenate([[0], np.cumsum(mask.sum(1))]).astype(np.int64)
+    indices = np.nonzero(mask)[1].astype(np.int64)
+    XT = rng.standard_normal((n_in, batch)).astype(np.float32)
+    dYT = rng.standard_normal((n_out, batch + extra)).astype(np.float32)
+    twin = reference.sddmm(indptr, indices, csr.zero_padded(XT, batch + extra), dYT)
+    assert _same(csr.sddmm_blocks(indptr, indices, XT, dYT), twin)
+
+
+def test_mismatched_batch_widths_are_refused():
+    indptr, indices = np.array([0, 1], np.int64), np.array([0], np.int64)
+    with pytest.raises(ValueError, match="sddmm: XT and dYT have different batch widths"):
+        csr.sddmm(indptr, indices, np.ones((1, 5), np.float32), np.ones((1, 6), np.float32))
+    with pytest.raises(ValueError, match="sddmm_blocks: XT has more batch columns than dYT"):
+        csr.sddmm_blocks(indptr, indices, np.ones((1, 6), np.float32), np.ones((1, 5), np.float32))
