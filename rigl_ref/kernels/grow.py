@@ -113,7 +113,7 @@ def _row_norms(A):
     for i in range(A.shape[0]):
         total = 0.0
         for b in range(A.shape[1]):
-            v = float(A[i, b])
+            v = np.float64(A[i, b])  # not float(): in Numba that keeps float32, whose squares underflow
             total += v * v
         norms[i] = np.sqrt(total)
     return norms
@@ -176,19 +176,23 @@ def _filtered_topk(XT, dYT, kept_indptr, kept_indices, k, n_free, scale, block_r
     upper = np.empty(block_cols)
     scale_bound = abs(float(scale)) * (1 + 8 * float(np.finfo(XT.dtype).eps))
     margin = float(np.finfo(XT.dtype).smallest_subnormal)
+    row_ids, col_ids = _live_lines(row_norms, col_norms, factor, slack, scale_bound, margin, start)
+    if len(row_ids) < n_in or len(col_ids) < n_out:  # filter only the live rows x live columns
+        XT, dYT, row_norms, col_norms = XT[row_ids], dYT[col_ids], row_norms[row_ids], col_norms[col_ids]
+        kept_indptr, kept_indices = _pattern_on_lines(kept_indptr, kept_indices, row_ids, col_ids, n_out)
     cursor = kept_indptr[:-1].astype(np.int64)
     count, cutoff = 0, start
-    for i0 in range(0, n_in, block_rows):
-        i1 = min(n_in, i0 + block_rows)
-        for j0 in range(0, n_out, block_cols):
-            j1 = min(n_out, j0 + block_cols)
+    for i0 in range(0, len(row_ids), block_rows):
+        i1 = min(len(row_ids), i0 + block_rows)
+        for j0 in range(0, len(col_ids), block_cols):
+            j1 = min(len(col_ids), j0 + block_cols)
             if count + (i1 - i0) * (j1 - j0) > len(keys) and count > k:
                 count, cutoff = _keep_best(keys, count, k, cutoff)
             tile = tile_buffer[: (i1 - i0) * (j1 - j0)].reshape(i1 - i0, j1 - j0)
             np.matmul(XT[i0:i1], dYT[j0:j1].T, out=tile)  # BLAS: any summation order, only a filter
-            count = _collect_tile(tile, i0, j0, n_out, row_norms, col_norms, factor, slack, scale_bound, margin,
-                                  cutoff, kept_indptr, kept_indices, cursor, XT, dYT, scale, keys, count,
-                                  tile_indptr, tile_cols, upper)
+            count = _collect_tile(tile, i0, j0, row_ids, col_ids, n_out, row_norms, col_norms, factor, slack,
+                                  scale_bound, margin, cutoff, kept_indptr, kept_indices, cursor, XT, dYT, scale,
+                                  keys, count, tile_indptr, tile_cols, upper)
     count, _ = _keep_best(keys, count, k, -np.inf)
     if start > -np.inf and (count < k or _score_of(keys[k - 1]) < start):
         return None
@@ -212,11 +216,56 @@ def _score_of(key):
     return float(np.uint32(0xFFFFFFFF - (int(key) >> 32)).view(np.float32))
 
 
+def _live_lines(row_norms, col_norms, factor, slack, scale_bound, margin, start):
+    """``(row_ids, col_ids)``: the rows and columns that can hold a position scoring ``start`` or more.
+
+    The Cauchy-Schwarz bound caps a whole row: ``|A[i, j]| + E[i, j] <= (1 + 2 factor) ||x_i|| ||g_j|| + 2
+    slack`` (``|A| <= (1 + gamma_B) sum_b |x_b g_b| <= (1 + gamma_B) ||x_i|| ||g_j||``, ``factor >= 4
+    gamma_B``, and the doubled slack covers underflow and the norms' float64 rounding), at most
+    ``||x_i|| max_j ||g_j||`` times that. A row or column whose cap, scaled as in the filter's test, is
+    below ``start`` holds only positions the filter would discard at any cutoff (cutoffs only rise from
+    ``start``), so leaving it out of the GEMMs changes no candidate and no result. Rows of input pixels
+    that are 0 in the whole batch, dead units and output units with small gradients are such lines
+    (measured on the RigL updates of the 784-1000-1000-10 MLP at 99 %: 20-80 % of the rows and 73-95 %
+    of the columns of the two large layers)."""
+    ids = (np.arange(len(row_norms)), np.arange(len(col_norms)))
+    if start == -np.inf or len(row_norms) == 0 or len(col_norms) == 0:
+        return ids
+    reach = 1 + 2 * factor
+
+    def live(norms, other):
+        return np.flatnonzero((norms * (other.max() * reach) + 2 * slack) * scale_bound + margin >= start)
+
+    return live(row_norms, col_norms), live(col_norms, row_norms)
+
+
 @jit
-def _collect_tile(tile, i0, j0, n_out, row_norms, col_norms, factor, slack, scale_bound, margin, cutoff,
-                  kept_indptr, kept_indices, cursor, XT, dYT, scale, keys, count, tile_indptr, tile_cols, upper):
-    """Append the rank keys of the candidates of ``tile`` (rows ``i0...``, columns ``j0...``; free positions
-    whose score is not certainly below ``cutoff``) to ``keys[count:]``; returns the new count."""
+def _pattern_on_lines(kept_indptr, kept_indices, row_ids, col_ids, n_out):
+    """The exclusion pattern restricted to the rows ``row_ids`` and columns ``col_ids`` (both sorted), in
+    their positions: CSR over ``len(row_ids)`` rows with column numbers in ``range(len(col_ids))``."""
+    position = np.full(n_out, -1, dtype=np.int64)
+    for c in range(col_ids.shape[0]):
+        position[col_ids[c]] = c
+    indptr = np.zeros(row_ids.shape[0] + 1, dtype=np.int64)
+    indices = np.empty(kept_indices.shape[0], dtype=np.int64)
+    n = 0
+    for r in range(row_ids.shape[0]):
+        for p in range(kept_indptr[row_ids[r]], kept_indptr[row_ids[r] + 1]):
+            c = position[kept_indices[p]]
+            if c >= 0:
+                indices[n] = c
+                n += 1
+        indptr[r + 1] = n
+    return indptr, indices[:n]
+
+
+@jit
+def _collect_tile(tile, i0, j0, row_ids, col_ids, n_out, row_norms, col_norms, factor, slack, scale_bound, margin,
+                  cutoff, kept_indptr, kept_indices, cursor, XT, dYT, scale, keys, count, tile_indptr, tile_cols,
+                  upper):
+    """Append the rank keys of the candidates of ``tile`` (rows ``i0...``, columns ``j0...`` of the filtered
+    lines, layer positions ``(row_ids[i], col_ids[j])``; free positions whose score is not certainly below
+    ``cutoff``) to ``keys[count:]``; returns the new count."""
     rows, width = tile.shape
     n = 0
     for r in range(rows):
@@ -244,7 +293,7 @@ def _collect_tile(tile, i0, j0, n_out, row_norms, col_norms, factor, slack, scal
     bits = values.view(np.uint32)
     for r in range(rows):
         for q in range(tile_indptr[r], tile_indptr[r + 1]):
-            flat = np.uint64((i0 + r) * n_out + tile_cols[q])
+            flat = np.uint64(row_ids[i0 + r] * n_out + col_ids[tile_cols[q]])
             magnitude = np.uint64(bits[q] & np.uint32(0x7FFFFFFF))
             sign = np.uint64(bits[q] >> np.uint32(31))
             keys[count] = ((np.uint64(0xFFFFFFFF) - magnitude) << np.uint64(32)) | (flat << np.uint64(1)) | sign

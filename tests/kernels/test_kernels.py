@@ -282,6 +282,55 @@ def _count_calls(monkeypatch, name):
     return calls
 
 
+def test_grow_topk_filters_only_the_live_rows_and_columns(monkeypatch):
+    # zero input rows (pixels that are 0 in the whole batch), rows and columns of tiny norm: with a guessed
+    # cutoff the GEMMs cover only the lines that can reach it, and the result is still the twin's, also
+    # for a k beyond the live lines' positions (the guess then fails and the pass from -inf has every line)
+    monkeypatch.setattr(grow, "SAMPLE_POSITIONS", 1024)
+    restricted = _count_calls(monkeypatch, "_pattern_on_lines")
+    passes = _count_calls(monkeypatch, "_filtered_topk")
+    rng = np.random.default_rng(4)
+    rows, cols = rng.permutation(300), rng.permutation(200)  # line kinds not aligned with the sample grid
+    XT = rng.standard_normal((300, 33)).astype(np.float32)
+    XT[rows[:100]] = 0
+    XT[rows[100:200]] *= 1e-3
+    dYT = rng.standard_normal((200, 33)).astype(np.float32)
+    dYT[cols[:100]] *= 1e-4
+    mask, indptr, indices = _random_pattern(300, 200, 0.1, rng, np.int64)
+    for k in (1, 300, 3000, 40000):
+        _assert_grow_equals_twin(XT, dYT, indptr, indices, k, np.float32(0.5))
+    assert passes[0][-1] > -np.inf
+    row_ids, col_ids = restricted[0][2], restricted[0][3]  # k = 1: only the ordinary lines can reach it
+    assert set(row_ids) <= set(rows[200:]) and set(col_ids) <= set(cols[100:])
+    assert len(restricted) < len(passes)  # the passes from -inf (k beyond the live lines) filter every line
+
+
+@given(st.integers(1, 30), st.integers(1, 30), st.integers(1, 40), st.floats(0, 1), st.integers(0, 2**32 - 1))
+def test_live_lines_keep_every_position_that_reaches_the_cutoff(n_in, n_out, batch, quantile, seed):
+    """A line left out of the filter holds no free or kept position whose exact score reaches ``start``."""
+    rng = np.random.default_rng(seed)
+    XT = (rng.standard_normal((n_in, batch)) * 10.0 ** rng.integers(-20, 4, (n_in, 1))).astype(np.float32)
+    dYT = (rng.standard_normal((n_out, batch)) * 10.0 ** rng.integers(-20, 4, (n_out, 1))).astype(np.float32)
+    scale = np.float32(rng.choice([1.0, 1 / 3, 1e-3]))
+    scores = np.abs(reference.dense_weight_gradient(XT, dYT, scale)).astype(np.float64)
+    start = float(np.quantile(scores, quantile))
+    bounds = grow._error_bounds(XT, dYT, scale)
+    row_norms, col_norms, factor, slack = bounds
+    scale_bound = abs(float(scale)) * (1 + 8 * float(np.finfo(np.float32).eps))
+    margin = float(np.finfo(np.float32).smallest_subnormal)
+    row_ids, col_ids = grow._live_lines(row_norms, col_norms, factor, slack, scale_bound, margin, start)
+    reaching_rows, reaching_cols = np.nonzero(scores >= start)
+    assert set(reaching_rows) <= set(row_ids) and set(reaching_cols) <= set(col_ids)
+
+
+def test_pattern_on_lines():
+    mask = np.array([[1, 0, 1, 1], [0, 1, 0, 0], [1, 1, 1, 0]], bool)
+    indptr = np.concatenate([[0], np.cumsum(mask.sum(1))]).astype(np.int64)
+    indices = np.nonzero(mask)[1].astype(np.int64)
+    sub_indptr, sub_indices = grow._pattern_on_lines(indptr, indices, np.array([0, 2]), np.array([0, 2, 3]), 4)
+    assert sub_indptr.tolist() == [0, 3, 5] and sub_indices.tolist() == [0, 1, 2, 0, 1]
+
+
 def test_grow_topk_recovers_from_a_wrong_cutoff_guess(monkeypatch):
     # the sampled rows (every 4th: 750 positions of 12 000) carry gradients 1000x larger than the others, so
     # the guess for a k beyond them is far too high; the filter must notice and run again from -inf
@@ -373,3 +422,10 @@ def test_grow_topk_non_finite_inputs_take_the_exhaustive_path(bad):
     else:  # inf * 0 = NaN at (1, 1); the other entries are finite or +-inf
         with pytest.raises(ValueError, match="NaN"):
             grow.grow_topk(XT, dYT, *empty, 4, np.float32(1), 2, 2)
+
+
+def test_row_norms_sum_the_squares_in_float64():
+    # a float32 square of 1.3e-21 would be subnormal (1.7e-42) and lose digits: the norm must not
+    A = np.array([[-1.3210486e-21, 0.0], [3e-30, 4e-30], [3e38, 3e38]], np.float32)
+    expected = np.sqrt((A.astype(np.float64) ** 2).sum(axis=1))
+    np.testing.assert_allclose(grow._row_norms(A), expected, rtol=1e-15)
