@@ -30,6 +30,8 @@ How it is fast, exact and small (filter with BLAS, keep a running top k of exact
    Every position ever discarded scored below some cutoff, and every cutoff after the guess is at most
    the final k-th score; so the result is exact as soon as the final k-th score reaches the guess
    (otherwise, or when fewer than k candidates were found, the pass runs again from ``c = -inf``).
+   With a guess, the filter covers only the rows and columns whose Cauchy-Schwarz cap reaches it
+   (:func:`_live_lines`): the others hold no position the filter would keep.
    Ties are never a problem: the keys order them exactly (``scale = 0`` or all-equal gradients just
    make every position a candidate).
 
