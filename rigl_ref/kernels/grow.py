@@ -39,8 +39,9 @@ The output is the best ``k`` keys, sorted in place and decoded in place (the fla
 buffer). Extra memory beyond the two outputs: ``max(EXTRA_CANDIDATES, 2 tiles) * 8`` bytes of spare key
 slots (blocks larger than the layer are cut to it), one GEMM tile (one buffer that every GEMM writes into:
 fresh megabyte arrays would cost page faults), one tile of candidate columns and exact values, the
-sampled block and ``O(n_in + n_out)`` norms and cursors; nothing grows with ``k`` beyond the outputs, nor
-with ``n_in x n_out``.
+sampled block, ``O(n_in + n_out)`` norms and cursors, and, when lines are left out, contiguous copies of the
+live rows of both factors (at most ``(n_in + n_out) x batch`` values) and the exclusion pattern renumbered to
+them (at most its size); nothing grows with ``k`` beyond the outputs, nor with ``n_in x n_out``.
 
 The keys need float32 gradients and ``n_in * n_out <= 2**31`` (31 bits of flat index). Otherwise (float64,
 larger layers), and when the bounds cannot be used (non-finite inputs or ``scale``, a bound that could
@@ -223,8 +224,9 @@ def _live_lines(row_norms, col_norms, factor, slack, scale_bound, margin, start)
 
     The Cauchy-Schwarz bound caps a whole row: ``|A[i, j]| + E[i, j] <= (1 + 2 factor) ||x_i|| ||g_j|| + 2
     slack`` (``|A| <= (1 + gamma_B) sum_b |x_b g_b| <= (1 + gamma_B) ||x_i|| ||g_j||``, ``factor >= 4
-    gamma_B``, and the doubled slack covers underflow and the norms' float64 rounding), at most
-    ``||x_i|| max_j ||g_j||`` times that. A row or column whose cap, scaled as in the filter's test, is
+    gamma_B``, and the doubled slack covers underflow and the norms' float64 rounding), so no position of
+    row ``i`` exceeds ``(1 + 2 factor) ||x_i|| max_j ||g_j|| + 2 slack`` (columns alike). A row or column
+    whose cap, scaled as in the filter's test, is
     below ``start`` holds only positions the filter would discard at any cutoff (cutoffs only rise from
     ``start``), so leaving it out of the GEMMs changes no candidate and no result. Rows of input pixels
     that are 0 in the whole batch, dead units and output units with small gradients are such lines
