@@ -144,9 +144,10 @@ def transpose_pattern(indptr, indices, n_cols):
 
 
 #: ``sddmm`` zero-pads the batch to a multiple of ``4 * LANES`` when its last block would hold at least
-#: this many positions (timed against the unpadded kernel on 784-4096-row layers at 95-99 %, 2026-12-07,
-#: Intel Xeon: 1.2-1.6x faster at batch 32 and 100, copies included; at a remainder of 16 not faster)
-PAD_FROM = 2 * LANES
+#: this many positions. Timed against the unpadded kernel, the copy of ``dYT`` included (784 x 1000 at 95 %,
+#: 1000 x 1000 and 1000 x 10 at 99 %, 2026-12-08, Intel Xeon): remainder 32 (batch 32) 1.16-1.67x faster,
+#: 24 (batch 88, 152) 1.10-1.37x; 16 (batch 80, 144) 0.95-1.18x and 8 (batch 72, 136) 0.80-1.00x, not kept
+PAD_FROM = 3 * LANES // 2
 
 
 @jit
