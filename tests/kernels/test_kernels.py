@@ -316,8 +316,7 @@ def test_live_lines_keep_every_position_that_reaches_the_cutoff(n_in, n_out, bat
     start = float(np.quantile(scores, quantile))
     bounds = grow._error_bounds(XT, dYT, scale)
     row_norms, col_norms, factor, slack = bounds
-    scale_bound = abs(float(scale)) * (1 + 8 * float(np.finfo(np.float32).eps))
-    margin = float(np.finfo(np.float32).smallest_subnormal)
+    scale_bound, margin = grow._scaled_test(scale, np.float32)
     row_ids, col_ids = grow._live_lines(row_norms, col_norms, factor, slack, scale_bound, margin, start)
     reaching_rows, reaching_cols = np.nonzero(scores >= start)
     assert set(reaching_rows) <= set(row_ids) and set(reaching_cols) <= set(col_ids)
