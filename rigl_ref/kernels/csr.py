@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .jit import jit
+from .jit import jit, jit_inline
 from .lanes import LANES, batch_major_panel, lane_gradient_rows
 
 TILE_BYTES = 1 << 20  # working set of a tile: half the 2 MiB L2 cache of the project machine
@@ -83,38 +83,84 @@ def csr_matmul(indptr, indices, data, dYT):
     consecutive entries of a row are added in one pass over the batch,
     ``acc[b] = (((acc[b] + v0 g0[b]) + v1 g1[b]) + ...) + v7 g7[b]`` (one load and store of ``acc`` instead
     of eight; 25-35 % faster than one entry per pass, 10 % faster than four on 4096x4096 at 90 %). A row's
-    entries are still added one by one in increasing column order."""
+    entries are still added one by one in increasing column order. The last ``batch % VECTOR`` positions of
+    each pass go through the overlapping window of :func:`_window` rather than a scalar remainder loop
+    (1.03-1.12x on 784-1000-1000 layers at 95 % with batch 100, AMD EPYC, 2026-12-08)."""
     n_in = indptr.shape[0] - 1
     batch = dYT.shape[1]
     dXT = np.zeros((n_in, batch), dtype=dYT.dtype)
+    head, window = _window(batch)
     block = max(1, TILE_BYTES // max(1, batch * dYT.itemsize))
-    one_block = block >= dYT.shape[0]
+    if block >= dYT.shape[0]:  # one block: each row's entries are taken whole
+        for i in range(n_in):
+            _add_row_entries(dXT[i], indices, data, dYT, indptr[i], indptr[i + 1], head, window)
+        return dXT
     cursor = indptr[:-1].astype(np.int64)  # first entry of each row not yet added
     for j1 in range(block, dYT.shape[0] + block, block):
         for i in range(n_in):
-            acc = dXT[i]
-            p = end = cursor[i]
-            if one_block:  # the whole row at once: no need to find where the block ends
-                end = indptr[i + 1]
+            end = cursor[i]
             while end < indptr[i + 1] and indices[end] < j1:
                 end += 1
+            _add_row_entries(dXT[i], indices, data, dYT, cursor[i], end, head, window)
             cursor[i] = end
-            while p + 8 <= end:
-                g0, g1, g2, g3 = dYT[indices[p]], dYT[indices[p + 1]], dYT[indices[p + 2]], dYT[indices[p + 3]]
-                g4, g5, g6, g7 = dYT[indices[p + 4]], dYT[indices[p + 5]], dYT[indices[p + 6]], dYT[indices[p + 7]]
-                v0, v1, v2, v3 = data[p], data[p + 1], data[p + 2], data[p + 3]
-                v4, v5, v6, v7 = data[p + 4], data[p + 5], data[p + 6], data[p + 7]
-                for b in range(batch):
-                    acc[b] = (((((((acc[b] + v0 * g0[b]) + v1 * g1[b]) + v2 * g2[b]) + v3 * g3[b])
-                                + v4 * g4[b]) + v5 * g5[b]) + v6 * g6[b]) + v7 * g7[b]
-                p += 8
-            while p < end:
-                g = dYT[indices[p]]
-                v = data[p]
-                for b in range(batch):
-                    acc[b] += v * g[b]
-                p += 1
     return dXT
+
+
+@jit_inline
+def _add_row_entries(acc, indices, data, dYT, p, end, head, window):
+    """``acc += sum_p value(p) dYT[indices[p]]`` over the entries ``[p, end)`` of one row, one by one in
+    increasing ``p`` (``value``: :func:`_entry_value`): eight per pass over the batch, then the rest singly
+    (``csr_matmul``'s docstring), each pass split by :func:`_window` (the window's trip count is the
+    constant ``VECTOR``, so LLVM vectorises it whole; a trip count read from a variable left it scalar and
+    the gain vanished). Inlined into its caller by Numba: compiled as a call of its own, the kernel lost
+    5-10 %."""
+    window_width = VECTOR if head < acc.shape[0] else 0
+    while p + 8 <= end:
+        g0, g1, g2, g3 = dYT[indices[p]], dYT[indices[p + 1]], dYT[indices[p + 2]], dYT[indices[p + 3]]
+        g4, g5, g6, g7 = dYT[indices[p + 4]], dYT[indices[p + 5]], dYT[indices[p + 6]], dYT[indices[p + 7]]
+        v0, v1, v2, v3 = data[p], data[p + 1], data[p + 2], data[p + 3]
+        v4, v5, v6, v7 = data[p + 4], data[p + 5], data[p + 6], data[p + 7]
+        for k in range(window_width):  # the window first: it reads acc before the main loop writes it
+            b = window + k
+            total = (((((((acc[b] + v0 * g0[b]) + v1 * g1[b]) + v2 * g2[b]) + v3 * g3[b])
+                       + v4 * g4[b]) + v5 * g5[b]) + v6 * g6[b]) + v7 * g7[b]
+            if b >= head:
+                acc[b] = total
+        for b in range(head):
+            acc[b] = (((((((acc[b] + v0 * g0[b]) + v1 * g1[b]) + v2 * g2[b]) + v3 * g3[b])
+                        + v4 * g4[b]) + v5 * g5[b]) + v6 * g6[b]) + v7 * g7[b]
+        p += 8
+    while p < end:
+        g = dYT[indices[p]]
+        v = data[p]
+        for k in range(window_width):
+            b = window + k
+            total = acc[b] + v * g[b]
+            if b >= head:
+                acc[b] = total
+        for b in range(head):
+            acc[b] += v * g[b]
+        p += 1
+
+
+#: width of the overlapping window of :func:`_window`: eight float32 values, one AVX2 register
+VECTOR = 8
+
+
+@jit
+def _window(batch):
+    """How ``csr_matmul`` splits one pass over a batch row: returns ``(head, window)``.
+
+    Positions ``[0, head)``, a multiple of ``VECTOR``, are the main loop that LLVM vectorises; the rest,
+    ``[head, batch)``, would be its scalar remainder (several times slower per position). Instead the
+    ``VECTOR`` positions ``[window, batch)``, ``window = batch - VECTOR``, are computed first, from the same
+    ``acc`` values, and only those ``>= head`` are stored: each stored value is the same chain of operations
+    as in the plain loop, so the result is the same bit for bit, at the cost of recomputing
+    ``VECTOR - batch % VECTOR`` positions. No window (``head = batch``) when ``batch`` is a multiple of
+    ``VECTOR`` or shorter than it."""
+    if batch % VECTOR == 0 or batch < VECTOR:
+        return batch, batch
+    return batch - batch % VECTOR, batch - VECTOR
 
 
 @jit

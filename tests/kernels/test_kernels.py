@@ -95,6 +95,35 @@ def test_long_batches_equal_the_twins(case):
     assert_matches_twin("csr_matmul", csr.csr_matmul(*matmul_args), reference.csr_matmul(*matmul_args))
 
 
+@given(csr_problems(max_dim=20, max_batch=40))
+def test_csr_matmul_window_over_the_batch_tail_equals_the_twin(case):
+    # rows of up to 20 entries (groups of eight and single entries) and batches 1-40: every remainder
+    # batch % VECTOR, so every split of csr._window (none below VECTOR, window ending at the batch above it)
+    args = (case["indptr"], case["indices"], case["data"], case["dYT"])
+    assert_matches_twin("csr_matmul", csr.csr_matmul(*args), reference.csr_matmul(*args))
+
+
+@pytest.mark.parametrize("batch", [1, 7, 8, 9, 15, 16, 17, 100])
+def test_window_split_covers_the_batch_once(batch):
+    head, window = csr._window(batch)
+    assert head % csr.VECTOR == 0 or head == batch
+    if head == batch:  # no window: the main loop covers everything
+        assert batch % csr.VECTOR == 0 or batch < csr.VECTOR
+    else:  # the window ends at the batch and holds every position the main loop leaves
+        assert window == batch - csr.VECTOR and 0 <= window <= head < batch
+
+
+def test_csr_matmul_window_keeps_each_positions_order_hand_case():
+    # batch 9: the main loop covers position 0-7, the window 1-8 and stores only position 8. Entry values
+    # 2**24 then eight 1s: in column order every 1 is lost (ties to even), at every position
+    indptr, indices = np.array([0, 9], np.int32), np.arange(9, dtype=np.int32)
+    data = np.ones(9, np.float32)
+    dYT = np.ones((9, 9), np.float32)
+    dYT[0] = 2**24
+    out = csr.csr_matmul(indptr, indices, data, dYT)
+    assert np.array_equal(out, np.full((1, 9), 2**24, np.float32))
+
+
 @given(csr_problems(), st.sampled_from([1.0, 0.5, 1 / 3]))
 def test_dense_weight_gradient(case, scale):
     args = (case["XT"], case["dYT"], case["dtype"].type(scale))
