@@ -191,9 +191,11 @@ def transpose_pattern(indptr, indices, n_cols):
 
 #: ``sddmm`` zero-pads the batch to a multiple of ``4 * LANES`` when its last block would hold at least
 #: this many positions. Timed against the unpadded kernel, the copy of ``dYT`` included (784 x 1000 at 95 %,
-#: 1000 x 1000 and 1000 x 10 at 99 %, 2026-12-08, Intel Xeon): remainder 32 (batch 32) 1.16-1.67x faster,
-#: 24 (batch 88, 152) 1.10-1.37x; 16 (batch 80, 144) 0.95-1.18x and 8 (batch 72, 136) 0.80-1.00x, not kept
-PAD_FROM = 3 * LANES // 2
+#: 1000 x 1000 and 1000 x 10 at 99 %): on an Intel Xeon (AVX-512, 2026-12-08) remainder 32 (batch 32)
+#: 1.16-1.67x faster, 24 (batch 88, 152) 1.10-1.37x, 16 (batch 80, 144) 0.95-1.18x, 8 (batch 72, 136)
+#: 0.80-1.00x; on an AMD EPYC (AVX2, 2026-12-08, 784 x 1000 and 1000 x 1000 at 95 %, 1000 x 1000 and
+#: 1000 x 10 at 99 %) remainder 36 1.67-2.04x, 24 1.33-1.69x, 16 1.12-1.38x, 8 0.78-1.04x. So from 16 on
+PAD_FROM = LANES
 
 
 @jit
