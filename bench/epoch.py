@@ -23,7 +23,8 @@ steps of the window), ``epoch_s`` (the window's mean step time x the 600 steps o
 batch 100, so the updates are amortised as in training), ``peak_rss_bytes``, ``threads`` (BLAS / Numba /
 torch threads the child had), ``round``. The rounds interleave the implementations (every round runs all
 of them once) so that machine noise spreads over all; the summary table gives the median over rounds and
-ratios computed within the run: rigl-torch / rigl_ref and dense torch / rigl_ref per epoch (for both
+ratios computed within the run: rigl-torch / rigl_ref, dense torch / rigl_ref and the fastest dense
+epoch of the run (dense torch or rigl_ref dense, whichever was faster) / rigl_ref, per epoch (for both
 kernel modes).
 Needs the ``diff`` extra for the torch rows (``pip install '.[diff]'``); without it they are skipped.
 """
@@ -201,8 +202,10 @@ def summary_rows(records: list[dict]) -> list[dict]:
             ours = row["epoch_s"]
             peer = median("rigl_torch", sparsity, "epoch_s")
             dense = median("torch_dense", None, "epoch_s")
+            denses = [e for e in (dense, median("rigl_ref_dense", None, "epoch_s")) if e is not None]
             row["rigl_torch_over_rigl_ref"] = None if peer is None else peer / ours
             row["torch_dense_over_rigl_ref"] = None if dense is None else dense / ours
+            row["fastest_dense_over_rigl_ref"] = min(denses) / ours if denses else None
             row["ideal"] = 1.0 / (1.0 - sparsity)
         rows.append(row)
     return rows
@@ -210,13 +213,14 @@ def summary_rows(records: list[dict]) -> list[dict]:
 
 def _table(rows) -> str:
     out = [f"{'impl':>15} {'sparsity':>8} {'step ms':>9} {'epoch s':>8} {'peak RSS MiB':>12} {'rigl-torch/ours':>15} "
-           f"{'dense torch/ours':>16} {'ideal':>7}"]
+           f"{'dense torch/ours':>16} {'fastest dense/ours':>18} {'ideal':>7}"]
     for r in rows:
         ratio = (lambda v: f"{v:.2f}x" if v is not None else "-")
         out.append(f"{r['impl']:>15} {('-' if r['sparsity'] is None else r['sparsity']):>8} "
                    f"{1e3 * r['median_step_s']:>9.2f} {r['epoch_s']:>8.2f} {r['peak_rss_bytes'] / 2**20:>12.0f} "
                    f"{ratio(r.get('rigl_torch_over_rigl_ref')) if r['impl'] in OURS else '':>15} "
                    f"{ratio(r.get('torch_dense_over_rigl_ref')) if r['impl'] in OURS else '':>16} "
+                   f"{ratio(r.get('fastest_dense_over_rigl_ref')) if r['impl'] in OURS else '':>18} "
                    f"{(str(round(r['ideal'])) + 'x') if r['impl'] in OURS else '':>7}")
     return "\n".join(out)
 

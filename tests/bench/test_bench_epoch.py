@@ -41,12 +41,15 @@ def test_summary_takes_the_median_over_rounds_and_ratios_against_rigl_ref(module
     records += [record("rigl_ref_fast", 0.95, e, i) for i, e in enumerate([1.5, 2.5, 2.0])]
     records += [record("rigl_torch", 0.95, e, i) for i, e in enumerate([9.0, 12.0, 15.0])]
     records += [record("torch_dense", None, e, i) for i, e in enumerate([7.5, 6.0, 9.0])]
+    records += [record("rigl_ref_dense", None, e, i) for i, e in enumerate([6.0, 5.0, 7.0])]
     rows = {(r["impl"], r["sparsity"]): r for r in module.summary_rows(records)}
     ours = rows[("rigl_ref", 0.95)]
     assert ours["epoch_s"] == 3.0
     assert ours["rigl_torch_over_rigl_ref"] == pytest.approx(12.0 / 3.0)
     assert ours["torch_dense_over_rigl_ref"] == pytest.approx(7.5 / 3.0)
+    assert ours["fastest_dense_over_rigl_ref"] == pytest.approx(6.0 / 3.0)  # rigl_ref dense: median 6.0 < 7.5
     assert ours["ideal"] == pytest.approx(20.0)
     fast = rows[("rigl_ref_fast", 0.95)]
     assert fast["rigl_torch_over_rigl_ref"] == pytest.approx(12.0 / 2.0)
     assert fast["torch_dense_over_rigl_ref"] == pytest.approx(7.5 / 2.0)
+    assert fast["fastest_dense_over_rigl_ref"] == pytest.approx(6.0 / 2.0)
