@@ -3,7 +3,8 @@ NumPy BLAS, for the forward (``y = x @ W``; ``rigl_ref`` is the layer's path, ``
 cached ``transpose_pattern`` view with ``np.take(data, order)`` per call, ``rigl_ref_scatter`` the one-off
 ``csr_transposed_matmul``, same values bit for bit), the input gradient (``dx = dy @ W^T``) and the weight gradient
 (SDDMM at the active entries, exact and ``kernels = "fast"``'s ``sddmm_fast``; dense: the full
-``x^T @ dy``), plus RigL's grow-score top-k against one dense
+``x^T @ dy``), the fast mode's backward of a layer whose input needs a gradient (``backward_both``:
+``sparse_linear_backward_fast`` in one pass against ``csr_matmul`` plus ``sddmm_fast``), plus RigL's grow-score top-k against one dense
 ``x^T @ dy`` GEMM with the peak extra memory of each.
 
     python bench/kernels.py                 # full table (a few minutes on 1 thread; run from the repo root
@@ -38,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib.py, shared 
 from benchlib import environment_record, median_seconds  # noqa: E402
 
 from rigl_ref.kernels import csr_matmul, csr_transposed_matmul, grow_topk, sddmm, sddmm_fast, transpose_pattern
+from rigl_ref.kernels.fast import sparse_linear_backward_fast
 from rigl_ref.sparse import CSRWeight
 from rigl_ref.sparse_training.csr_update import GROW_BLOCK
 
@@ -91,11 +93,15 @@ def bench_layer(rows, cols, sparsity, repeats, rng, batch=BATCH):
         ("sddmm", "rigl_ref"): lambda: sddmm(ip, ix, xt, dyt),
         ("sddmm", "rigl_ref_fast"): lambda: sddmm_fast(ip, ix, xt, dyt),
         ("sddmm", "dense"): lambda: x.T @ dy,
+        # the fast mode's backward of a layer whose input needs a gradient: the two kernels, or one pass
+        ("backward_both", "rigl_ref_fast_two_kernels"): lambda: (csr_matmul(ip, ix, data, dyt), sddmm_fast(ip, ix, xt, dyt)),
+        ("backward_both", "rigl_ref_fast"): lambda: sparse_linear_backward_fast(ip, ix, data, xt, dyt),
+        ("backward_both", "dense"): lambda: (dy @ dense_w.T, x.T @ dy),
     }
     records = []
     for (op, impl), fn in cases.items():
         seconds = median_seconds(fn, repeats)
-        flops = 2 * batch * (rows * cols if impl == "dense" else w.nnz)
+        flops = 2 * batch * (rows * cols if impl == "dense" else w.nnz) * (2 if op == "backward_both" else 1)
         records.append(dict(op=op, impl=impl, rows=rows, cols=cols, batch=batch, sparsity=sparsity, nnz=w.nnz,
                             median_s=seconds, gflops=flops / seconds / 1e9))
     k = int(GROW_FRACTION * w.nnz)
@@ -119,7 +125,7 @@ def print_table(records):
     print(f"{'layer':>10} {'sparsity':>8} {'op':>15} {'rigl_ref ms':>12} {'GF/s':>6} {'scipy ms':>10} {'GF/s':>6} "
           f"{'dense ms':>10} {'GF/s':>6} {'dense/rigl':>10}")
     for (op, impl, rows, cols, s), r in by_key.items():
-        if impl != "rigl_ref":
+        if impl != "rigl_ref" or op == "backward_both":
             continue
         dense = by_key[(op, "dense", rows, cols, s)]
         scipy_r = by_key.get((op, "scipy", rows, cols, s))
@@ -132,6 +138,10 @@ def print_table(records):
             scatter = by_key[(op, "rigl_ref_scatter", rows, cols, s)]
             print(f"{'':>10} {'':>8} {'  scatter':>15} {scatter['median_s'] * 1e3:>12.3f} {scatter['gflops']:>6.1f}")
         if op == "sddmm":
+            one_pass, two = (by_key[("backward_both", impl, rows, cols, s)]
+                             for impl in ("rigl_ref_fast", "rigl_ref_fast_two_kernels"))
+            print(f"{'':>10} {'':>8} {'  fast dx+dW':>15} {one_pass['median_s'] * 1e3:>12.3f} {one_pass['gflops']:>6.1f}"
+                  f"   one pass; {two['median_s'] * 1e3:.3f} ms as two kernels ({two['median_s'] / one_pass['median_s']:.2f}x)")
             fast = by_key[(op, "rigl_ref_fast", rows, cols, s)]
             print(f"{'':>10} {'':>8} {'  fast':>15} {fast['median_s'] * 1e3:>12.3f} {fast['gflops']:>6.1f}")
             total = sum(by_key[(o, "rigl_ref", rows, cols, s)]["median_s"] for o in ("forward", "backward_input", "sddmm"))

@@ -21,8 +21,10 @@ weight (Top-KAST eq. 2's straight-through gradient; the derivative with respect 
 would be 0 outside the mask). Without it every entry is used.
 
 ``kernels`` (both primitives): ``"exact"`` (default) computes the weight gradient with ``sddmm`` (the lane
-order, equal to the dense gradient bit for bit), ``"fast"`` with ``sddmm_fast`` (an order LLVM picks,
-within the bound of ``rigl_ref.kernels.fast``). The output and ``dx`` are the same in both modes.
+order, equal to the dense gradient bit for bit) and ``dx`` with ``csr_matmul``; ``"fast"`` computes the
+weight gradient with ``sddmm_fast`` and, for ``sparse_linear`` when ``dx`` is needed too, both gradients
+in one pass with ``sparse_linear_backward_fast`` (orders LLVM picks, within the bounds of
+``rigl_ref.kernels.fast``; ``sparse_conv2d``'s ``dx`` stays exact). The output is the same in both modes.
 
 ``sparse_conv2d``: a convolution (NCHW input, cross-correlation as in :mod:`rigl_ref.autograd.conv`) whose
 kernel is a CSR matrix ``K`` of shape ``(out_channels, in_channels*kh*kw)`` over the im2col columns of the
@@ -38,6 +40,7 @@ from rigl_ref.autograd.conv import as_pair, col2im, cols_to_nchw, im2col, nchw_t
 from rigl_ref.autograd.primitives import Primitive, apply, register_primitive
 from rigl_ref.autograd.tensor import Tensor
 from rigl_ref.kernels import csr_matmul, csr_transposed_matmul, sddmm, sddmm_fast
+from rigl_ref.kernels.fast import sparse_linear_backward_fast
 from rigl_ref.validate import check_choice
 
 #: ``kernels`` mode -> the weight-gradient kernel (module docstring)
@@ -89,21 +92,21 @@ def _linear_forward(x, weight_data, *, indptr, indices, shape, transposed=None, 
     return csr_matmul(t_indptr, t_indices, np.take(weight_data, order), feature_major(x)).T
 
 
-def _linear_vjp_x(g, out, x, weight_data, *, indptr, indices, shape, transposed=None, forward_mask=None,
-                  kernels="exact"):
-    weight_data = _forward_values("sparse_linear", weight_data, forward_mask)
-    return csr_matmul(indptr, indices, weight_data, feature_major(g)).T
-
-
-def _linear_vjp_weight_data(g, out, x, weight_data, *, indptr, indices, shape, transposed=None, forward_mask=None,
-                            kernels="exact"):
+def _linear_joint_vjp(g, out, x, weight_data, *, needs, indptr, indices, shape, transposed=None, forward_mask=None,
+                      kernels="exact"):
+    """``(dx, d weight_data)``, each only where ``needs`` asks; in ``"fast"`` mode with both asked, one pass
+    (``sparse_linear_backward_fast``)."""
     weight_gradient = _weight_gradient_kernel("sparse_linear", kernels)
-    return weight_gradient(indptr, indices, feature_major(x), feature_major(g))
+    gT = feature_major(g)
+    values = _forward_values("sparse_linear", weight_data, forward_mask) if needs[0] else None
+    if needs[0] and needs[1] and kernels == "fast":
+        dXT, weight_grad = sparse_linear_backward_fast(indptr, indices, values, feature_major(x), gT)
+        return dXT.T, weight_grad
+    dx = csr_matmul(indptr, indices, values, gT).T if needs[0] else None
+    return dx, (weight_gradient(indptr, indices, feature_major(x), gT) if needs[1] else None)
 
 
-SPARSE_LINEAR = register_primitive(
-    Primitive("sparse_linear", forward=_linear_forward, vjp=(_linear_vjp_x, _linear_vjp_weight_data))
-)
+SPARSE_LINEAR = register_primitive(Primitive.fused("sparse_linear", _linear_forward, _linear_joint_vjp, n_inputs=2))
 
 
 def sparse_linear(x, weight_data, *, indptr, indices, shape, transposed=None, forward_mask=None,

@@ -46,8 +46,8 @@ _FIELD_FLAGS = {
     "drop_schedule": _one_of("drop_schedule", "drop-fraction decay (default cosine; lr_scaled: TF2's default)"),
     "end_fraction": dict(type=float, help="T_end as a fraction of training (default 0.75)"),
     "checkpoint_interval": dict(type=int, metavar="N", help="checkpoint every N iterations"),
-    "kernels": _one_of("kernels", "sparse weight-gradient kernels: exact (default; the same floats on every CPU) "
-                       "or fast (reassociated, within a stated bound of exact; docs/performance.md)"),
+    "kernels": _one_of("kernels", "sparse backward kernels: exact (default; the same floats on every CPU) "
+                       "or fast (reassociated, within stated bounds of exact; docs/performance.md)"),
 }
 
 

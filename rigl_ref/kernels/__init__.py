@@ -1,6 +1,6 @@
 """Layer 0: Numba kernels of the truly sparse substrate (``csr.py``; RigL's grow top-k in ``grow.py``; the
 weight-gradient summation order in ``lanes.py``; Floyd's exact-count
-sampling of random patterns in ``sample.py``; the ``fast`` mode's weight gradient in ``fast.py``; sorted-set membership in ``sets.py``; SGD's momentum step in ``sgd.py``; a sparse layer's bias and activation in ``bias.py``; uint8 pixels to a float32 batch in ``pixels.py``; options in ``jit.py``) and their plain
+sampling of random patterns in ``sample.py``; the ``fast`` mode's backward in ``fast.py``; sorted-set membership in ``sets.py``; SGD's momentum step in ``sgd.py``; a sparse layer's bias and activation in ``bias.py``; uint8 pixels to a float32 batch in ``pixels.py``; options in ``jit.py``) and their plain
 NumPy twins of the same names (``reference.py``). Raw arrays in, arrays out; no validation here (callers in
 ``rigl_ref.sparse`` and ``rigl_ref.autograd.sparse_linear`` check their inputs)."""
 

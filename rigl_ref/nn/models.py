@@ -228,7 +228,7 @@ class Model:
         return {name: layer for name, layer in self.layers.items() if isinstance(layer, (SparseLinear, SparseConv2d))}
 
     def use_kernels(self, kernels: str) -> None:
-        """Every sparse layer computes its weight gradient with the ``"exact"`` or ``"fast"`` kernel
+        """Every sparse layer computes its backward with the ``"exact"`` or ``"fast"`` kernels
         (``rigl_ref.kernels.fast``); dense layers are unaffected."""
         for layer in self.sparse_layers().values():
             layer.use_kernels(kernels)

@@ -14,8 +14,8 @@ data, or None. Given one, the layer stores its backward set and computes with th
 and the weight gradient is the straight-through ``dL/dalpha`` at every stored entry
 (``rigl_ref.autograd.sparse_linear``); :attr:`active_nnz` counts the entries the forward pass uses.
 
-``kernels`` (``use_kernels``): the weight-gradient kernel mode of the layer's products, ``"exact"``
-(default) or ``"fast"`` (``rigl_ref.autograd.sparse_linear``, ``rigl_ref.kernels.fast``).
+``kernels`` (``use_kernels``): the kernel mode of the layer's backward, ``"exact"`` (default) or ``"fast"``
+(``rigl_ref.autograd.sparse_linear``, ``rigl_ref.kernels.fast``).
 
 Growth inputs (for RigL's grow step without a dense gradient matrix): set ``layer.record_growth_inputs =
 True`` before the forward pass of the batch whose gradient should rank the growth candidates; after
@@ -42,7 +42,7 @@ class _SparseLayer:
     """Shared parts: the CSR weight, its data Tensor, the dense bias, and growth-input recording."""
 
     expected_shape: tuple[int, int]
-    kernels = "exact"  # the weight-gradient kernel mode (module docstring); changed by use_kernels
+    kernels = "exact"  # the backward kernel mode (module docstring); changed by use_kernels
 
     def _init_parameters(self, weight: CSRWeight, bias) -> None:
         self.record_growth_inputs = False
@@ -75,7 +75,7 @@ class _SparseLayer:
         self.weight_data = Tensor(weight.data, requires_grad=True)
 
     def use_kernels(self, kernels: str) -> None:
-        """Compute this layer's weight gradient with the ``"exact"`` or the ``"fast"`` kernel."""
+        """Compute this layer's backward with the ``"exact"`` or the ``"fast"`` kernels."""
         self.kernels = check_choice("kernels", kernels, KERNEL_MODES)
 
     @property

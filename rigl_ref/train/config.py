@@ -117,7 +117,7 @@ class RunConfig:
     log_interval: int = 10  # one metrics.jsonl line every N iterations (and on every mask update)
     checkpoint_interval: int = 500  # checkpoint every N iterations (and at the end)
     blas_threads: int = 1  # BLAS threads while training (0 = the library's default)
-    kernels: str = "exact"  # sparse weight gradient: "exact" (lane order) or "fast" (rigl_ref.kernels.fast)
+    kernels: str = "exact"  # sparse backward: "exact" (fixed orders) or "fast" (rigl_ref.kernels.fast)
 
     def __post_init__(self):
         self.validate()

@@ -164,8 +164,8 @@ def test_sparse_linear_refuses_a_transposed_view_of_another_pattern():
 
 @settings(max_examples=25)
 @given(st.integers(1, 8), st.integers(1, 8), st.integers(1, 80), st.floats(0, 1), st.integers(0, 2**32 - 1))
-def test_fast_kernels_change_only_the_weight_gradient_and_stay_within_its_bound(n_in, n_out, batch, density, seed):
-    from rigl_ref.kernels.fast import sddmm_fast_bound
+def test_fast_kernels_change_only_the_backward_and_stay_within_its_bounds(n_in, n_out, batch, density, seed):
+    from rigl_ref.kernels.fast import input_gradient_fast_bound, sddmm_fast_bound
 
     rng = np.random.default_rng(seed)
     _, w = _weight(rng, (n_in, n_out), density, np.float32)
@@ -180,9 +180,13 @@ def test_fast_kernels_change_only_the_weight_gradient_and_stay_within_its_bound(
         out.backward(upstream)
         results[kernels] = (out.value, xt.grad, layer.weight_data.grad)
     (out_e, dx_e, dw_e), (out_f, dx_f, dw_f) = results["exact"], results["fast"]
-    assert out_e.tobytes() == out_f.tobytes() and dx_e.tobytes() == dx_f.tobytes()
-    bound = sddmm_fast_bound(w.indptr, w.indices, np.ascontiguousarray(x.T), np.ascontiguousarray(upstream.T))
+    assert out_e.tobytes() == out_f.tobytes()  # the forward is exact in both modes
+    xT, upstreamT = np.ascontiguousarray(x.T), np.ascontiguousarray(upstream.T)
+    bound = sddmm_fast_bound(w.indptr, w.indices, xT, upstreamT)
     assert np.all(np.abs(dw_f.astype(np.float64) - dw_e) <= bound)
+    x_bound = input_gradient_fast_bound(w.indptr, w.indices, w.data, upstreamT).T
+    assert dx_f.shape == dx_e.shape and dx_f.dtype == dx_e.dtype
+    assert np.all(np.abs(dx_f.astype(np.float64) - dx_e) <= x_bound)
 
 
 def test_fast_kernels_pass_the_finite_difference_check():
