@@ -14,7 +14,10 @@ floor(S N)`` entries each, patterns drawn at random) and each product of a step:
 it times these implementations (median of ``--repeats`` calls after one warm-up):
 
 * ``rigl_ref`` / ``rigl_ref_fast``: the layer's own kernels (``csr_matmul`` on the cached transposed
-  pattern with ``np.take(data, order)``, ``csr_matmul``, ``sddmm`` / ``sddmm_fast``);
+  pattern with ``np.take(data, order)``, ``csr_matmul``, ``sddmm`` / ``sddmm_fast``); each product on its
+  own, so for ``rigl_ref_fast`` past the first layer this is the two kernels that the layer has computed
+  in one pass since 2026-12-08 (``sparse_linear_backward_fast``, 1.31-1.38x faster than the two:
+  ``bench/kernels.py``'s ``backward_both`` rows), and ``rigl_ref_fast_products_s`` overstates them;
 * ``onemkl``: torch's CSR tensors on the CPU, whose ``csr @ dense`` is oneMKL's sparse BLAS
   (``torch.__config__.show()`` names the oneMKL build), and ``torch.sparse.sampled_addmm`` for the SDDMM;
 * ``dense``: torch's dense GEMMs of the same shapes (what the dense step computes).
