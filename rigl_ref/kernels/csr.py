@@ -108,8 +108,8 @@ def csr_matmul(indptr, indices, data, dYT):
 
 @jit_inline
 def _add_row_entries(acc, indices, data, dYT, p, end, head, window):
-    """``acc += sum_p value(p) dYT[indices[p]]`` over the entries ``[p, end)`` of one row, one by one in
-    increasing ``p`` (``value``: :func:`_entry_value`): eight per pass over the batch, then the rest singly
+    """``acc += sum_p data[p] dYT[indices[p]]`` over the entries ``[p, end)`` of one row, one by one in
+    increasing ``p``: eight per pass over the batch, then the rest singly
     (``csr_matmul``'s docstring), each pass split by :func:`_window` (the window's trip count is the
     constant ``VECTOR``, so LLVM vectorises it whole; a trip count read from a variable left it scalar and
     the gain vanished). Inlined into its caller by Numba: compiled as a call of its own, the kernel lost

@@ -1,6 +1,7 @@
 """Every Numba compilation option of rigl_ref, in one place.
 
-All kernels are compiled with :func:`jit`. The options are fixed for exactness and reproducibility:
+All kernels are compiled with :func:`jit` (a small helper of a hot loop with :func:`jit_inline`, the same
+options, inlined into its caller). The options are fixed for exactness and reproducibility:
 
 * ``fastmath=False``: LLVM may not reassociate floating-point sums, so every kernel's summation order is
   the one written in its source and documented in its docstring (the same on every CPU);
@@ -11,7 +12,7 @@ All kernels are compiled with :func:`jit`. The options are fixed for exactness a
 
 The one exception is the ``fast`` kernel mode (``fast.py``), compiled by :func:`jit_fast` with
 :data:`FAST_JIT_OPTIONS`: LLVM may reassociate and contract (FMA) its sums, so its results depend on the
-CPU's vector width and differ from the exact kernels within a stated bound; it is chosen by name
+CPU's vector width and differ from the exact kernels within stated bounds; it is chosen by name
 (``RunConfig.kernels = "fast"``), never silently.
 
 Setting the environment variable ``NUMBA_DISABLE_JIT=1`` runs every kernel as plain Python (slow, same
