@@ -123,6 +123,11 @@ def sorted_in(a, b):
     return np.isin(a, b)
 
 
+def sorted_membership(a, b):
+    """Twin of ``sets.sorted_membership``: ``np.isin`` both ways."""
+    return sorted_in(a, b), sorted_in(b, a)
+
+
 def sgd_momentum_step(param, grad, velocity, lr, momentum, decay, decayed, nesterov):
     """Twin of ``sgd.sgd_momentum_step``: the same rounding, one whole-array operation at a time."""
     g = grad + decay * param if decayed else grad

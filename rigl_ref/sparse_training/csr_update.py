@@ -47,6 +47,7 @@ from typing import Callable, Union
 import numpy as np
 
 from rigl_ref.kernels import dense_weight_gradient, grow_topk, sddmm, sorted_in
+from rigl_ref.kernels.sets import sorted_membership
 from rigl_ref.sparse import CandidateScores, CSRWeight, GrowthInputs, flat_to_pattern, rebuild
 from rigl_ref.sparse_training.conventions import DEFAULT_CONVENTION, get_convention, rule_table
 from rigl_ref.sparse_training.drop_grow import (
@@ -133,7 +134,7 @@ def csr_drop_grow(
         return csr_no_change(weight, slots)
     n_grow = grow_count(n_active, drop_fraction, conv, size=size)
     kept_entries, kept_inactive = _KEPT_SETS[conv.drop_ranking](weight, old_flat, n_active - k)
-    kept_flat = _union(old_flat[kept_entries], kept_inactive)
+    kept_flat = _union_of_disjoint(old_flat[kept_entries], kept_inactive)  # kept_inactive: outside old_flat
     excluded = _union(kept_flat, old_flat) if EXCLUDES_OLD_PATTERN[conv.grow_candidates] else kept_flat
     lift = _LIFT_CHECKS[conv.grow_candidates]
     if growth is not None:
@@ -384,13 +385,14 @@ def _write(weight, old_flat, kept_entries, kept_flat, grown_flat, slots, conv, r
            slot_init, n_drop, k) -> DropGrowResult:
     reinit = resolve_reinit_when_same(conv, reinit_when_same)
     picked = _minus(grown_flat, kept_flat)  # I_grow
-    new_flat = _union(kept_flat, picked)
-    keep = sorted_in(old_flat, new_flat)  # kept and regrown entries carry data and slots
-    extra = _minus(new_flat, old_flat)  # positions that were inactive (value 0, slots 0)
+    new_flat = _union_of_disjoint(kept_flat, picked)
+    keep, new_was_active = sorted_membership(old_flat, new_flat)  # kept and regrown entries carry data and slots
+    extra = new_flat[~new_was_active]  # positions that were inactive (value 0, slots 0)
     rebuilt = rebuild(weight, keep, extra, grow_init=0.0, aligned=slots)
-    fresh = extra if NEW_CONNECTIONS_INCLUDE_KEPT_INACTIVE[conv.reset_scope] else _minus(picked, old_flat)
-    regrown = picked[sorted_in(picked, old_flat)]
-    reinitialized = _union(fresh, regrown) if reinit else fresh
+    picked_was_active = sorted_in(picked, old_flat)
+    fresh = extra if NEW_CONNECTIONS_INCLUDE_KEPT_INACTIVE[conv.reset_scope] else picked[~picked_was_active]
+    regrown = picked[picked_was_active]
+    reinitialized = _union_of_disjoint(fresh, regrown) if reinit else fresh  # fresh: inactive; regrown: active
     where = np.searchsorted(rebuilt.weight.active_flat_indices(), reinitialized)
     data = rebuilt.weight.data
     if WRITES_GROWN_WEIGHT[conv.grown_weight]:
@@ -403,7 +405,7 @@ def _write(weight, old_flat, kept_entries, kept_flat, grown_flat, slots, conv, r
         mask=None,
         weights=rebuilt.weight,
         slots=new_slots,
-        dropped=_minus(old_flat, new_flat),
+        dropped=old_flat[~keep],
         grown=extra,
         regrown=regrown,
         reinitialized=reinitialized,
@@ -424,9 +426,14 @@ def _minus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a U b, sorted (two sorted runs: the stable sort merges them, 3x faster than the default on 50 000 +
-    50 000 positions)."""
-    return np.sort(np.concatenate((a, _minus(b, a))), kind="stable")
+    """a U b, sorted."""
+    return _union_of_disjoint(a, _minus(b, a))
+
+
+def _union_of_disjoint(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a U b, sorted, for sets known to be disjoint (two sorted runs: the stable sort merges them, 3x faster
+    than the default on 50 000 + 50 000 positions)."""
+    return np.sort(np.concatenate((a, b)), kind="stable")
 
 
 def _values_at(name: str, init: InitValue, flat: np.ndarray):

@@ -12,7 +12,7 @@ from rigl_ref.kernels import csr
 
 SCRIPT = r"""
 import json, numpy as np
-from rigl_ref.kernels import bias, csr, grow, pixels, sample, sets, sgd
+from rigl_ref.kernels import bias, csr, fast, grow, pixels, sample, sets, sgd
 indptr = np.array([0, 2, 2, 3], np.int32); indices = np.array([0, 2, 1], np.int32)
 data = np.array([1.5, -2.0, 0.25], np.float32)
 XT = np.array([[1, 2], [3, -1], [0.5, 4]], np.float32); dYT = np.array([[1, 0], [-1, 2], [2, 2]], np.float32)
@@ -38,6 +38,12 @@ out = {
   "grow_exhaustive": [a.tolist() for a in grow.exhaustive_grow_topk(XT, dYT, indptr, indices, 4, np.float32(1), 2, 2)],
   "floyd": sample.floyd_sample(np.array([3, 3, 1, 4, 0]), 8).tolist(),
   "sorted_in": sets.sorted_in(np.array([1, 4, 4, 9]), np.array([0, 4, 9, 12])).tolist(),
+  "sorted_membership": [a.tolist() for a in sets.sorted_membership(np.array([1, 4, 9]), np.array([0, 4, 9, 12]))],
+  # the fast kernels on values whose sums are exact in any order (so compiled and plain agree)
+  "sddmm_fast": fast.sddmm_fast(indptr, indices, XT, dYT).tolist(),
+  "backward_fast": [a.tolist() for a in fast.sparse_linear_backward_fast(indptr, indices, data, XT, dYT)],
+  "long_backward_fast": [a.tolist() for a in fast.sparse_linear_backward_fast(
+      np.array([0, 6]), np.arange(6), np.arange(6.0), np.ones((1, 70)), np.arange(420.0).reshape(6, 70) % 7)],
   "sgd": [a.tolist() for a in sgd_step(np.float32)],
   "bias_relu": bias.bias_activation(XT, np.array([0.5, -4.0, 0.0], np.float32), True).tolist(),
   "relu_gradient": bias.relu_gradient(dYT, bias.bias_activation(XT, np.array([0.5, -4.0, 0.0], np.float32), True)).tolist(),
@@ -62,5 +68,7 @@ def test_every_kernel_runs_without_jit_and_agrees_with_the_compiled_kernels():
     plain, compiled = _run(True), _run(False)
     assert plain == compiled
     assert plain["grow"] == plain["grow_exhaustive"]
+    assert plain["sorted_membership"] == [[False, True, True], [False, True, True, False]]
+    assert plain["sddmm_fast"] == plain["sddmm"] and plain["backward_fast"] == [plain["bwd"], plain["sddmm"]]
     assert plain["floyd"] == [0, 1, 3, 4, 6]  # draws 3 and 4 collide: j = 4 and j = 6 are taken instead
     assert np.allclose(plain["dense"], np.array([[1, 2], [3, -1], [0.5, 4]]) @ np.array([[1, 0], [-1, 2], [2, 2]]).T)

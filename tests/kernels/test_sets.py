@@ -1,5 +1,5 @@
-"""``sorted_in``: membership between sorted position sets equals ``np.isin`` (its twin) and refuses
-unsorted input."""
+"""``sorted_in`` and ``sorted_membership``: membership between sorted position sets equals ``np.isin`` (their
+twins) and refuses unsorted input."""
 
 import numpy as np
 import pytest
@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rigl_ref.kernels import reference, sorted_in
+from rigl_ref.kernels.sets import sorted_membership
 
 positions = st.lists(st.integers(0, 60), max_size=40).map(lambda v: np.sort(np.array(v, dtype=np.int64)))
 
@@ -30,3 +31,22 @@ def test_unique_sets_give_the_set_difference_and_intersection(a):
 def test_unsorted_input_is_refused(a, b, which):
     with pytest.raises(ValueError, match=f"the {which} array is not sorted"):
         sorted_in(np.array(a, np.int64), np.array(b, np.int64))
+
+
+distinct = st.sets(st.integers(0, 60), max_size=40).map(lambda v: np.array(sorted(v), dtype=np.int64))
+
+
+@given(distinct, distinct)
+def test_sorted_membership_is_sorted_in_both_ways(a, b):
+    a_in_b, b_in_a = sorted_membership(a, b)
+    expected_a, expected_b = reference.sorted_membership(a, b)
+    np.testing.assert_array_equal(a_in_b, expected_a)
+    np.testing.assert_array_equal(b_in_a, expected_b)
+    np.testing.assert_array_equal(a_in_b, sorted_in(a, b))
+    np.testing.assert_array_equal(b_in_a, sorted_in(b, a))
+
+
+@pytest.mark.parametrize("a, b, which", [([3, 1], [1], "first"), ([1], [5, 2], "second")])
+def test_sorted_membership_refuses_unsorted_input(a, b, which):
+    with pytest.raises(ValueError, match=f"sorted_membership: the {which} array is not sorted"):
+        sorted_membership(np.array(a, np.int64), np.array(b, np.int64))
