@@ -14,9 +14,9 @@ dot product per entry, and, when the layer's input needs a gradient too, both in
 (``sparse_linear_backward_fast``: each group of rows of ``dYT`` is loaded once for both). Measured
 (1 thread): ``sddmm_fast`` 2.5-4x faster than ``sddmm`` on 784 x 1000 and 1000 x 1000 layers at 90-99 %
 sparsity with batch 100 (Intel Xeon, 2026-12-07, ``bench/results/kernels_batch100.json``), only 1.1-1.4x at
-batch 256; the one-pass backward 1.25-1.64x faster than ``csr_matmul`` plus ``sddmm_fast`` on 1000 x 1000 /
-1000 x 10 layers at 90-99.5 % (AMD EPYC, 2026-12-08), 1.10x / 1.09x / 1.06x per trainer step of the
-784-1000-1000-10 MLP at 90 / 95 / 99 %. Their summation orders are LLVM's choice for the CPU they run on, so:
+batch 256; the one-pass backward 1.31-1.38x faster than ``csr_matmul`` plus ``sddmm_fast`` on 784 x 1000
+and 1000 x 1000 layers at 50-99 % with batch 100 (AMD EPYC, 2026-12-08; ``bench/kernels.py``'s
+``backward_both`` rows), 1.10x / 1.09x / 1.06x per trainer step of the 784-1000-1000-10 MLP at 90 / 95 / 99 %. Their summation orders are LLVM's choice for the CPU they run on, so:
 
 * on one machine and one build they are deterministic (no threads; the same inputs give the same floats);
 * against the exact kernels they differ by at most the standard bound for two dot products of length
@@ -26,7 +26,8 @@ batch 256; the one-pass backward 1.25-1.64x faster than ``csr_matmul`` plus ``sd
   entries for the input gradient (:func:`input_gradient_fast_bound`); tested under hypothesis;
 * NaN and Inf propagate as in the exact kernels (no ``nnan``/``ninf`` flags).
 
-The forward pass has no fast form (its products gain nothing from contraction: within 5 %, load bound),
+The forward pass has no fast form (its products gain little or nothing from contraction: 1.12x on the
+Intel Xeon's kernel, 1.04x per step; 0.89-1.03x on the AMD EPYC; load bound),
 and RigL's grow scores stay exact in both modes, so a mask update ranks the floats of its inputs exactly
 whichever mode trained the weights. The NumPy twins are the exact ``reference.sddmm`` and
 ``reference.csr_matmul``, within those bounds.
