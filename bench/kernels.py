@@ -38,8 +38,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchlib.py, shared 
 
 from benchlib import environment_record, median_seconds  # noqa: E402
 
-from rigl_ref.kernels import csr_matmul, csr_transposed_matmul, grow_topk, sddmm, sddmm_fast, transpose_pattern
-from rigl_ref.kernels.fast import sparse_linear_backward_fast
+from rigl_ref.kernels import (
+    csr_matmul,
+    csr_transposed_matmul,
+    grow_topk,
+    sddmm,
+    sddmm_fast,
+    sparse_linear_backward_fast,
+    transpose_pattern,
+)
 from rigl_ref.sparse import CSRWeight
 from rigl_ref.sparse_training.csr_update import GROW_BLOCK
 

@@ -39,8 +39,7 @@ import numpy as np
 from rigl_ref.autograd.conv import as_pair, col2im, cols_to_nchw, im2col, nchw_to_cols, output_size
 from rigl_ref.autograd.primitives import Primitive, apply, register_primitive
 from rigl_ref.autograd.tensor import Tensor
-from rigl_ref.kernels import csr_matmul, csr_transposed_matmul, sddmm, sddmm_fast
-from rigl_ref.kernels.fast import sparse_linear_backward_fast
+from rigl_ref.kernels import csr_matmul, csr_transposed_matmul, sddmm, sddmm_fast, sparse_linear_backward_fast
 from rigl_ref.validate import check_choice
 
 #: ``kernels`` mode -> the weight-gradient kernel (module docstring)

@@ -6,11 +6,11 @@ NumPy twins of the same names (``reference.py``). Raw arrays in, arrays out; no 
 
 from .bias import bias_activation, relu_gradient
 from .csr import csr_matmul, csr_transposed_matmul, dense_weight_gradient, rebuild_pattern, sddmm, transpose_pattern
-from .fast import sddmm_fast
+from .fast import sddmm_fast, sparse_linear_backward_fast
 from .grow import grow_topk
 from .pixels import scaled_pixels
 from .sample import floyd_sample
-from .sets import sorted_in
+from .sets import sorted_in, sorted_membership
 from .sgd import sgd_momentum_step
 
 __all__ = [
@@ -27,5 +27,7 @@ __all__ = [
     "sddmm_fast",
     "sgd_momentum_step",
     "sorted_in",
+    "sorted_membership",
+    "sparse_linear_backward_fast",
     "transpose_pattern",
 ]

@@ -78,9 +78,7 @@ def sddmm_fast(indptr, indices, XT, dYT):
 def sddmm_fast_bound(indptr, indices, XT, dYT) -> np.ndarray:
     """Per entry, the largest ``|sddmm_fast - sddmm|`` allowed: ``2 gamma_B sum_b |XT[i, b] dYT[j, b]|``
     (module docstring), evaluated in float64 from the inputs."""
-    batch = XT.shape[1]
-    unit_roundoff = np.finfo(XT.dtype).eps / 2
-    gamma = batch * unit_roundoff / (1 - batch * unit_roundoff)
+    gamma = _gamma(XT.shape[1], XT.dtype)
     rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
     magnitudes = np.abs(XT.astype(np.float64)[rows] * dYT.astype(np.float64)[indices]).sum(axis=1)
     return 2 * gamma * magnitudes
@@ -131,9 +129,13 @@ def input_gradient_fast_bound(indptr, indices, data, dYT) -> np.ndarray:
     ``2 gamma_n sum_p |data[p] dYT[j_p, b]|`` over the ``n`` entries of row ``i`` (module docstring),
     evaluated in float64 from the inputs."""
     n_rows = len(indptr) - 1
-    unit_roundoff = np.finfo(dYT.dtype).eps / 2
-    n = np.diff(indptr).astype(np.float64)
-    gamma = n * unit_roundoff / (1 - n * unit_roundoff)
+    gamma = _gamma(np.diff(indptr).astype(np.float64), dYT.dtype)
     magnitude = scipy.sparse.csr_matrix((np.abs(data.astype(np.float64)), indices, indptr),
                                         shape=(n_rows, dYT.shape[0]))
     return 2 * gamma[:, None] * (magnitude @ np.abs(dYT.astype(np.float64)))
+
+
+def _gamma(n, dtype):
+    """Higham's ``gamma_n = n u / (1 - n u)``, ``u`` the unit roundoff of ``dtype`` (``n`` a number or an array)."""
+    unit_roundoff = np.finfo(dtype).eps / 2
+    return n * unit_roundoff / (1 - n * unit_roundoff)

@@ -46,8 +46,7 @@ from typing import Callable, Union
 
 import numpy as np
 
-from rigl_ref.kernels import dense_weight_gradient, grow_topk, sddmm, sorted_in
-from rigl_ref.kernels.sets import sorted_membership
+from rigl_ref.kernels import dense_weight_gradient, grow_topk, sddmm, sorted_in, sorted_membership
 from rigl_ref.sparse import CandidateScores, CSRWeight, GrowthInputs, flat_to_pattern, rebuild
 from rigl_ref.sparse_training.conventions import DEFAULT_CONVENTION, get_convention, rule_table
 from rigl_ref.sparse_training.drop_grow import (

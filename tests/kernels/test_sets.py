@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rigl_ref.kernels import reference, sorted_in
-from rigl_ref.kernels.sets import sorted_membership
+from rigl_ref.kernels import reference, sorted_in, sorted_membership
 
 positions = st.lists(st.integers(0, 60), max_size=40).map(lambda v: np.sort(np.array(v, dtype=np.int64)))
 
