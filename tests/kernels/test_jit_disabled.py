@@ -17,6 +17,7 @@ indptr = np.array([0, 2, 2, 3], np.int32); indices = np.array([0, 2, 1], np.int3
 data = np.array([1.5, -2.0, 0.25], np.float32)
 XT = np.array([[1, 2], [3, -1], [0.5, 4]], np.float32); dYT = np.array([[1, 0], [-1, 2], [2, 2]], np.float32)
 long_ptr, long_idx, long_dYT = np.array([0, 10]), np.arange(10), np.cos(np.arange(700.0)).reshape(10, 70)
+copy_dYT = np.cos(np.arange(27.0)).reshape(3, 9)
 def sgd_step(dtype):
     param, velocity = np.array([1.0, -2.0, 0.5], dtype), np.array([0.25, 0.0, -1.0], dtype)
     sgd.sgd_momentum_step(param, np.array([0.1, -0.3, 2.0], dtype), velocity, dtype(0.1), dtype(0.9), dtype(1e-2),
@@ -33,6 +34,10 @@ out = {
   # batch 100: sddmm's zero-padded path (to 128)
   "padded_sddmm": csr.sddmm(long_ptr, long_idx, np.sin(np.arange(100.0)).reshape(1, 100),
                             np.cos(np.arange(1000.0)).reshape(10, 100)).tolist(),
+  # 12 entries over the 3 rows of copy_dYT, batch 9: csr_matmul gathers from the aligned copy
+  "copy_path": bool(csr.gathers_from_aligned_copy(copy_dYT, 12)),
+  "copy_bwd": csr.csr_matmul(np.arange(0, 13, 2), np.array([0, 2, 1, 2, 0, 1] * 2), np.linspace(-2, 2, 12),
+                             copy_dYT).tolist(),
   "dense": csr.dense_weight_gradient(XT, dYT, np.float32(1)).tolist(),
   "grow": [a.tolist() for a in grow.grow_topk(XT, dYT, indptr, indices, 4, np.float32(1), 2, 2)],
   "grow_exhaustive": [a.tolist() for a in grow.exhaustive_grow_topk(XT, dYT, indptr, indices, 4, np.float32(1), 2, 2)],
@@ -69,6 +74,7 @@ def test_every_kernel_runs_without_jit_and_agrees_with_the_compiled_kernels():
     assert plain == compiled
     assert plain["grow"] == plain["grow_exhaustive"]
     assert plain["sorted_membership"] == [[False, True, True], [False, True, True, False]]
+    assert plain["copy_path"]
     assert plain["sddmm_fast"] == plain["sddmm"] and plain["backward_fast"] == [plain["bwd"], plain["sddmm"]]
     assert plain["floyd"] == [0, 1, 3, 4, 6]  # draws 3 and 4 collide: j = 4 and j = 6 are taken instead
     assert np.allclose(plain["dense"], np.array([[1, 2], [3, -1], [0.5, 4]]) @ np.array([[1, 0], [-1, 2], [2, 2]]).T)

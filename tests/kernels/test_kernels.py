@@ -124,6 +124,66 @@ def test_csr_matmul_window_keeps_each_positions_order_hand_case():
     assert np.array_equal(out, np.full((1, 9), 2**24, np.float32))
 
 
+def _dense_enough_pattern(rng, n_rows, n_cols, per_row):
+    """A random CSR pattern with ``per_row`` entries in every row (sorted columns)."""
+    indices = np.concatenate([np.sort(rng.choice(n_cols, per_row, replace=False)) for _ in range(n_rows)])
+    return np.arange(0, per_row * n_rows + 1, per_row), indices
+
+
+@given(st.integers(csr.VECTOR, 70), st.integers(1, 30), st.sampled_from([np.float32, np.float64]),
+       st.integers(0, 2**32 - 1), st.booleans())
+def test_csr_matmul_from_the_aligned_copy_equals_the_twin(batch, n_cols, dtype, seed, special):
+    # every row of dYT gathered >= COPY_FROM_GATHERS times on average, so the copy path runs whenever the
+    # rows are not aligned already; NaN, Inf and -0.0 in dYT must come out as the twin has them
+    rng = np.random.default_rng(seed)
+    n_rows = csr.COPY_FROM_GATHERS * n_cols
+    indptr, indices = _dense_enough_pattern(rng, n_rows, n_cols, int(rng.integers(1, min(n_cols, 20) + 1)))
+    data = rng.standard_normal(len(indices)).astype(dtype)
+    dYT = rng.standard_normal((n_cols, batch)).astype(dtype)
+    if special:
+        dYT.flat[rng.choice(dYT.size, 3)] = [np.nan, np.inf, -0.0]
+    aligned = batch % csr.VECTOR == 0 and dYT.ctypes.data % csr.ALIGN_BYTES == 0
+    assert csr.gathers_from_aligned_copy(dYT, len(indices)) == (not aligned)
+    args = (indptr, indices, data, dYT)
+    assert_matches_twin("csr_matmul", csr.csr_matmul(*args), reference.csr_matmul(*args))
+
+
+def test_gathers_from_aligned_copy_only_where_it_pays():
+    rng = np.random.default_rng(0)
+    misaligned = rng.standard_normal((100, 100)).astype(np.float32)  # 400-byte rows
+    assert csr.gathers_from_aligned_copy(misaligned, 4 * 100)
+    assert not csr.gathers_from_aligned_copy(misaligned, 4 * 100 - 1)  # too few gathers per row
+    assert not csr.gathers_from_aligned_copy(misaligned[:, :7].copy(), 10**6)  # shorter than a vector
+    rows = csr.TILE_BYTES // (104 * 4) + 1  # the copy would not fit the column block
+    assert not csr.gathers_from_aligned_copy(np.zeros((rows, 100), np.float32), 10**9)
+    aligned = csr.aligned_rows(misaligned, 104)
+    assert not csr.gathers_from_aligned_copy(aligned, 10**6)  # every row starts on a cache line already
+    assert csr.gathers_from_aligned_copy(aligned[1:], 10**6)  # 416 bytes in: not on a cache line
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, width", [((5, 3), 8), ((3, 100), 104), ((1, 8), 8), ((0, 4), 8)])
+def test_aligned_rows_copies_pads_with_positive_zeros_and_aligns_every_row(dtype, shape, width):
+    a = np.random.default_rng(1).standard_normal(shape).astype(dtype)
+    out = csr.aligned_rows(a, width)
+    assert out.shape == (shape[0], width) and out.flags.c_contiguous and out.dtype == dtype
+    assert np.array_equal(out[:, : shape[1]], a)
+    assert np.all(out[:, shape[1]:] == 0) and not np.signbit(out[:, shape[1]:]).any()
+    for row in out:
+        assert row.ctypes.data % csr.ALIGN_BYTES == 0 or width * out.itemsize % csr.ALIGN_BYTES != 0
+
+
+def test_csr_matmul_from_the_aligned_copy_keeps_each_positions_order_hand_case():
+    # 4 rows of 9 entries over 9 rows of dYT (4 gathers per row: the copy path), batch 9 (width 16):
+    # 2**24 first, then eight 1s, each lost to rounding in column order, at every position
+    indptr, indices = np.arange(0, 37, 9), np.tile(np.arange(9, dtype=np.int32), 4)
+    data = np.ones(36, np.float32)
+    dYT = np.ones((9, 9), np.float32)
+    dYT[0] = 2**24
+    assert csr.gathers_from_aligned_copy(dYT, 36)
+    assert np.array_equal(csr.csr_matmul(indptr, indices, data, dYT), np.full((4, 9), 2**24, np.float32))
+
+
 @given(csr_problems(), st.sampled_from([1.0, 0.5, 1 / 3]))
 def test_dense_weight_gradient(case, scale):
     args = (case["XT"], case["dYT"], case["dtype"].type(scale))
