@@ -2,6 +2,7 @@
 to the data module's ``to_float32`` (division by 255, in either layout)."""
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -19,8 +20,9 @@ def test_scaled_pixels_equal_the_twin_and_to_float32_bit_for_bit(x, feature_majo
     assert out.tobytes() == twin.tobytes() == np.ascontiguousarray(expected).tobytes()
 
 
-def test_every_pixel_value_is_divided_not_multiplied():
+@pytest.mark.parametrize("feature_major", [False, True])  # the divided loop and the table alike
+def test_every_pixel_value_is_divided_not_multiplied(feature_major):
     x = np.arange(256, dtype=np.uint8).reshape(1, 256)
-    out = scaled_pixels(x, False)[0]
+    out = scaled_pixels(x, feature_major).reshape(-1)
     np.testing.assert_array_equal(out, (np.arange(256) / 255.0).astype(np.float32))  # float32(v / 255.0)
     assert np.any(out != np.arange(256, dtype=np.float32) * np.float32(1 / 255))  # the product would differ
