@@ -15,8 +15,8 @@ dot product per entry, and, when the layer's input needs a gradient too, both in
 (1 thread): ``sddmm_fast`` 2.5-4x faster than ``sddmm`` on 784 x 1000 and 1000 x 1000 layers at 90-99 %
 sparsity with batch 100 (Intel Xeon, 2026-12-07, ``bench/results/kernels_batch100.json``), only 1.1-1.4x at
 batch 256; the one-pass backward 1.31-1.38x faster than ``csr_matmul`` plus ``sddmm_fast`` on 784 x 1000
-and 1000 x 1000 layers at 50-99 % with batch 100 (AMD EPYC, 2026-12-08; ``bench/kernels.py``'s
-``backward_both`` rows), 1.10x / 1.09x / 1.06x per trainer step of the 784-1000-1000-10 MLP at 90 / 95 / 99 %. Their summation orders are LLVM's choice for the CPU they run on, so:
+and 1000 x 1000 layers at 50-99 % with batch 100 (AMD EPYC, 2026-12-08; 1.45-1.59x on the Intel Xeon,
+``bench/results/kernels_batch100_2026-12-08_xeon.json``; ``bench/kernels.py``'s ``backward_both`` rows), 1.10x / 1.09x / 1.06x per trainer step of the 784-1000-1000-10 MLP at 90 / 95 / 99 %. Their summation orders are LLVM's choice for the CPU they run on, so:
 
 * on one machine and one build they are deterministic (no threads; the same inputs give the same floats);
 * against the exact kernels they differ by at most the standard bound for two dot products of length
